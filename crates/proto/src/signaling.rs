@@ -1,0 +1,476 @@
+//! The signaling protocol: JSON text messages over one WebSocket per participant.
+//!
+//! A connection goes `hello` -> `welcome`, then `join` (or `resume`), then waits
+//! in the lobby (`waiting`) or is seated (`joined`). Every message is an object
+//! whose `type` field names its variant; unknown fields are refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AccountId, MeetingId, ParticipantId};
+
+/// Version of this protocol; the client's `hello` must carry it.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Largest message either side may send, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Longest free-text reason (deny, remove), in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// How a client proves who it is in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HelloAuth {
+    /// A session token from `POST /api/v1/sessions`.
+    Token {
+        /// The bearer token.
+        token: String,
+    },
+    /// No account: a display name, shown to everyone as a guest.
+    Guest {
+        /// 1 to 64 characters.
+        display_name: String,
+    },
+}
+
+/// Messages from a client to the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message of every connection.
+    Hello {
+        /// Must equal [`PROTOCOL_VERSION`].
+        version: u16,
+        /// Account token or guest name.
+        auth: HelloAuth,
+    },
+    /// Ask to join a meeting.
+    Join {
+        /// Which meeting.
+        meeting_id: MeetingId,
+        /// The passcode, if the meeting has one.
+        #[serde(default)]
+        passcode: Option<String>,
+    },
+    /// Take back a seat after a dropped connection (within 30 s).
+    Resume {
+        /// Which meeting.
+        meeting_id: MeetingId,
+        /// The token from `joined`.
+        resume_token: String,
+    },
+    /// Host: let a waiting participant in.
+    Admit {
+        /// Who.
+        participant_id: ParticipantId,
+    },
+    /// Host: turn a waiting participant away.
+    Deny {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Shown to them.
+        reason: String,
+    },
+    /// Host: remove a participant; they need admitting again to come back.
+    Remove {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Shown to them.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// Host: nobody new may ask to join.
+    Lock,
+    /// Host: undo `lock`.
+    Unlock,
+    /// Host: give a participant host powers.
+    MakeCohost {
+        /// Who.
+        participant_id: ParticipantId,
+    },
+    /// Host: ask a participant to unmute (they decide).
+    RequestUnmute {
+        /// Who.
+        participant_id: ParticipantId,
+    },
+    /// Host: end the meeting for everyone.
+    EndMeeting,
+    /// Raise a hand.
+    RaiseHand,
+    /// Lower a hand.
+    LowerHand,
+    /// Leave the meeting (or stop waiting in the lobby).
+    Leave,
+    /// Keep-alive; answered with `pong`.
+    Ping,
+}
+
+/// The `type` of every [`ClientMessage`], for telling unknown types from malformed ones.
+pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
+    "hello",
+    "join",
+    "resume",
+    "admit",
+    "deny",
+    "remove",
+    "lock",
+    "unlock",
+    "make_cohost",
+    "request_unmute",
+    "end_meeting",
+    "raise_hand",
+    "lower_hand",
+    "leave",
+    "ping",
+];
+
+/// Why a client message was refused before any meeting logic saw it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// Larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message is {got} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Size of the message.
+        got: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Not a JSON object with a string `type` field.
+    #[error("message is not a JSON object with a string \"type\": {0}")]
+    NotAnObject(String),
+    /// A `type` this server does not know.
+    #[error("unknown message type {0:?}")]
+    UnknownType(String),
+    /// A known type whose fields are wrong.
+    #[error("malformed {kind:?} message: {detail}")]
+    Malformed {
+        /// The message type.
+        kind: String,
+        /// What serde said.
+        detail: String,
+    },
+}
+
+impl ParseError {
+    /// The [`ErrorCode`] to answer with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ParseError::TooLarge { .. } => ErrorCode::MessageTooLarge,
+            ParseError::UnknownType(_) => ErrorCode::UnknownMessageType,
+            ParseError::NotAnObject(_) | ParseError::Malformed { .. } => {
+                ErrorCode::MalformedMessage
+            }
+        }
+    }
+}
+
+impl ClientMessage {
+    /// Parses one text frame, telling apart oversize, non-JSON, unknown type and bad fields.
+    pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(ParseError::TooLarge {
+                got: text.len(),
+                limit: MAX_MESSAGE_BYTES,
+            });
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::NotAnObject(e.to_string()))?;
+        let kind = match value.get("type") {
+            Some(serde_json::Value::String(kind)) => kind.clone(),
+            _ => return Err(ParseError::NotAnObject("no string \"type\" field".into())),
+        };
+        if !CLIENT_MESSAGE_TYPES.contains(&kind.as_str()) {
+            let mut shown = kind;
+            shown.truncate(64);
+            return Err(ParseError::UnknownType(shown));
+        }
+        let message: ClientMessage =
+            serde_json::from_value(value.clone()).map_err(|e| ParseError::Malformed {
+                kind: kind.clone(),
+                detail: e.to_string(),
+            })?;
+        // serde ignores extra fields on unit variants of an internally tagged
+        // enum, so compare against the fields the variant really has.
+        let known = serde_json::to_value(&message).map_err(|e| ParseError::Malformed {
+            kind: kind.clone(),
+            detail: e.to_string(),
+        })?;
+        if let (Some(given), Some(known)) = (value.as_object(), known.as_object()) {
+            if let Some(extra) = given.keys().find(|k| !known.contains_key(*k)) {
+                let mut extra = extra.clone();
+                extra.truncate(64);
+                return Err(ParseError::Malformed {
+                    kind,
+                    detail: format!("unknown field `{extra}`"),
+                });
+            }
+        }
+        Ok(message)
+    }
+}
+
+/// A participant's powers in a meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Runs the meeting: the owner, or whoever was promoted when the last host left.
+    Host,
+    /// Host powers given by a host.
+    Cohost,
+    /// Everyone else.
+    Participant,
+}
+
+impl Role {
+    /// Hosts and co-hosts moderate.
+    pub fn moderates(self) -> bool {
+        matches!(self, Role::Host | Role::Cohost)
+    }
+}
+
+/// One seated participant, as the roster shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// Id in this meeting.
+    pub id: ParticipantId,
+    /// Signed-in account, or none for a guest.
+    pub account_id: Option<AccountId>,
+    /// Name to show.
+    pub display_name: String,
+    /// True for guests; clients show them as such.
+    pub guest: bool,
+    /// Powers.
+    pub role: Role,
+    /// Hand raised.
+    pub hand_raised: bool,
+    /// False while the connection is dropped and the seat is held for a resume.
+    pub connected: bool,
+}
+
+/// One person waiting in the lobby, as hosts see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LobbyEntry {
+    /// Id to admit or deny.
+    pub id: ParticipantId,
+    /// Signed-in account, or none for a guest.
+    pub account_id: Option<AccountId>,
+    /// Name to show.
+    pub display_name: String,
+    /// True for guests.
+    pub guest: bool,
+    /// True if a host removed them earlier in this meeting.
+    pub previously_removed: bool,
+}
+
+/// Why a participant left the roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// They left.
+    Left,
+    /// A host removed them.
+    Removed,
+    /// Their connection dropped and they did not resume within 30 s.
+    TimedOut,
+}
+
+/// Why the meeting ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// A host ended it.
+    EndedByHost,
+}
+
+/// Stable error codes of [`ServerMessage::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// Not JSON, or fields wrong for the type.
+    MalformedMessage,
+    /// A `type` the server does not know.
+    UnknownMessageType,
+    /// Over the size limit.
+    MessageTooLarge,
+    /// `hello` carried another protocol version.
+    UnsupportedVersion,
+    /// Bad or expired token, or bad guest name.
+    Unauthenticated,
+    /// The message is not valid in this state (e.g. `join` before `hello`).
+    InvalidState,
+    /// Only hosts and co-hosts may do that.
+    Forbidden,
+    /// No such meeting or participant.
+    NotFound,
+    /// The meeting has ended.
+    MeetingEnded,
+    /// The meeting is locked.
+    MeetingLocked,
+    /// The meeting does not allow guests.
+    GuestsNotAllowed,
+    /// Missing or wrong passcode.
+    WrongPasscode,
+    /// Too many messages.
+    RateLimited,
+    /// The resume token is unknown or its 30 s have passed.
+    ResumeFailed,
+    /// The server is shutting down.
+    ShuttingDown,
+}
+
+/// Messages from the server to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`.
+    Welcome {
+        /// The server's protocol version.
+        version: u16,
+        /// The signed-in account, or none for a guest.
+        account_id: Option<AccountId>,
+        /// The name others will see.
+        display_name: String,
+    },
+    /// You are in the lobby; a host must admit you.
+    Waiting {
+        /// Which meeting.
+        meeting_id: MeetingId,
+        /// Your id, as hosts see it.
+        participant_id: ParticipantId,
+    },
+    /// You have a seat.
+    Joined {
+        /// Which meeting.
+        meeting_id: MeetingId,
+        /// Your id.
+        participant_id: ParticipantId,
+        /// Your powers.
+        role: Role,
+        /// Send this in `resume` after a dropped connection.
+        resume_token: String,
+        /// Everyone seated, you included.
+        roster: Vec<Participant>,
+        /// Whether the meeting is locked.
+        locked: bool,
+    },
+    /// A host turned you away.
+    Denied {
+        /// Their reason.
+        reason: String,
+    },
+    /// A host removed you.
+    Removed {
+        /// Their reason, if given.
+        reason: Option<String>,
+    },
+    /// The meeting is over; the server closes the connection next.
+    MeetingEnded {
+        /// Why.
+        reason: EndReason,
+    },
+    /// Someone was seated.
+    ParticipantJoined {
+        /// Who.
+        participant: Participant,
+    },
+    /// Someone's role, hand or connection changed.
+    ParticipantUpdated {
+        /// Their new state.
+        participant: Participant,
+    },
+    /// Someone left the roster.
+    ParticipantLeft {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Why.
+        reason: LeaveReason,
+    },
+    /// Sent to hosts and co-hosts whenever the lobby changes.
+    LobbyUpdated {
+        /// Everyone waiting, longest first.
+        waiting: Vec<LobbyEntry>,
+    },
+    /// The meeting was locked or unlocked.
+    LockChanged {
+        /// New state.
+        locked: bool,
+    },
+    /// A host asks you to unmute.
+    UnmuteRequested {
+        /// Which host.
+        by: ParticipantId,
+    },
+    /// Answer to `ping`.
+    Pong,
+    /// Something you sent was refused; the connection stays open unless a close follows.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_tells_unknown_from_malformed() {
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"fly"}"#),
+            Err(ParseError::UnknownType(t)) if t == "fly"
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"admit"}"#),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"lock","extra":1}"#),
+            Err(ParseError::Malformed { .. })
+        ));
+        assert!(matches!(
+            ClientMessage::parse("{not json"),
+            Err(ParseError::NotAnObject(_))
+        ));
+        assert!(matches!(
+            ClientMessage::parse("[1,2]"),
+            Err(ParseError::NotAnObject(_))
+        ));
+        let big = format!(
+            r#"{{"type":"ping","pad":"{}"}}"#,
+            "x".repeat(MAX_MESSAGE_BYTES)
+        );
+        assert!(matches!(
+            ClientMessage::parse(&big),
+            Err(ParseError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn every_listed_type_is_a_variant() {
+        let bodies = [
+            r#"{"type":"hello","version":1,"auth":{"kind":"token","token":"t"}}"#,
+            r#"{"type":"join","meeting_id":"AAAAAAAAAAAAAAAAAAAAAA"}"#,
+            r#"{"type":"resume","meeting_id":"AAAAAAAAAAAAAAAAAAAAAA","resume_token":"r"}"#,
+            r#"{"type":"admit","participant_id":"AAAAAAAAAAAA"}"#,
+            r#"{"type":"deny","participant_id":"AAAAAAAAAAAA","reason":"no"}"#,
+            r#"{"type":"remove","participant_id":"AAAAAAAAAAAA"}"#,
+            r#"{"type":"lock"}"#,
+            r#"{"type":"unlock"}"#,
+            r#"{"type":"make_cohost","participant_id":"AAAAAAAAAAAA"}"#,
+            r#"{"type":"request_unmute","participant_id":"AAAAAAAAAAAA"}"#,
+            r#"{"type":"end_meeting"}"#,
+            r#"{"type":"raise_hand"}"#,
+            r#"{"type":"lower_hand"}"#,
+            r#"{"type":"leave"}"#,
+            r#"{"type":"ping"}"#,
+        ];
+        assert_eq!(bodies.len(), CLIENT_MESSAGE_TYPES.len());
+        for body in bodies {
+            ClientMessage::parse(body).unwrap();
+        }
+    }
+}
