@@ -1,0 +1,344 @@
+//! The shell around [`Room`]: one tokio task owns each live room, and
+//! connections talk to it by message (no locks in the core).
+//!
+//! The registry maps meeting ids to room tasks. A room task stops when its
+//! room is idle; it closes its channel first, so a join that races with the
+//! stop sees a closed channel and asks the registry for a new task.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use proto::ids::{AccountId, MeetingId, ParticipantId};
+use proto::signaling::ServerMessage;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::metrics::Metrics;
+use crate::room::{Arrival, Command, Output, Placement, Room, RoomError, RoomSettings};
+
+/// Messages a connection's writer sends to its socket.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A serialized [`ServerMessage`].
+    Text(Utf8Bytes),
+    /// Close the socket with this code and reason.
+    Close(u16, &'static str),
+}
+
+/// A connection's mailbox, as a room sees it.
+#[derive(Clone)]
+pub struct Connection {
+    /// Unique per WebSocket, so a stale connection cannot act after a resume.
+    pub id: u64,
+    /// Its writer's queue.
+    pub tx: mpsc::Sender<Outbound>,
+}
+
+/// Requests to a room task.
+pub enum RoomRequest {
+    /// Someone asks to join.
+    Arrive {
+        /// Who.
+        arrival: Arrival,
+        /// Their mailbox.
+        conn: Connection,
+        /// Where they ended up.
+        reply: oneshot::Sender<Result<Placement, RoomError>>,
+    },
+    /// Someone takes back a held seat.
+    Resume {
+        /// The resume token.
+        token: String,
+        /// The resumer's account (must match the seat's).
+        account: Option<AccountId>,
+        /// The replacement token.
+        fresh_token: String,
+        /// The new mailbox.
+        conn: Connection,
+        /// The seat's id.
+        reply: oneshot::Sender<Result<ParticipantId, RoomError>>,
+    },
+    /// A command from a participant's current connection.
+    Command {
+        /// Sender.
+        from: ParticipantId,
+        /// Sender's connection id.
+        conn_id: u64,
+        /// What they asked.
+        command: Command,
+    },
+    /// A connection ended without `leave`.
+    Disconnected {
+        /// Whose.
+        who: ParticipantId,
+        /// Which connection (ignored if it was replaced by a resume).
+        conn_id: u64,
+    },
+    /// Settings changed through the REST API.
+    Settings(RoomSettings),
+}
+
+/// Why a join could not reach a room.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeetingsError {
+    /// No meeting with that id.
+    #[error("no such meeting")]
+    NotFound,
+    /// The meeting has ended.
+    #[error("the meeting has ended")]
+    Ended,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] storage::StoreError),
+}
+
+/// The registry of live rooms.
+pub struct Meetings {
+    store: storage::Store,
+    metrics: Metrics,
+    rooms: Rooms,
+}
+
+type Rooms = Arc<Mutex<HashMap<MeetingId, mpsc::Sender<RoomRequest>>>>;
+
+/// Room task mailbox size; a full mailbox slows senders down (backpressure).
+const ROOM_QUEUE: usize = 1024;
+/// Per-connection outbound queue; a client that lets it fill up is cut off.
+pub const CONNECTION_QUEUE: usize = 256;
+
+impl Meetings {
+    /// An empty registry.
+    pub fn new(store: storage::Store, metrics: Metrics) -> Self {
+        Meetings {
+            store,
+            metrics,
+            rooms: Rooms::default(),
+        }
+    }
+
+    /// The live room of a meeting, starting it if needed.
+    pub async fn room(&self, id: &MeetingId) -> Result<mpsc::Sender<RoomRequest>, MeetingsError> {
+        if let Some(tx) = self.live(id) {
+            return Ok(tx);
+        }
+        let record = self
+            .store
+            .meeting(id)
+            .await?
+            .ok_or(MeetingsError::NotFound)?;
+        if record.ended_at.is_some() {
+            return Err(MeetingsError::Ended);
+        }
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = rooms.get(id).filter(|tx| !tx.is_closed()) {
+            return Ok(tx.clone());
+        }
+        let settings = RoomSettings {
+            lobby: record.lobby,
+            guests_allowed: record.guests_allowed,
+            locked: record.locked,
+        };
+        let room = Room::new(id.clone(), record.host, settings);
+        let (tx, rx) = mpsc::channel(ROOM_QUEUE);
+        rooms.insert(id.clone(), tx.clone());
+        self.metrics.meetings.inc();
+        tokio::spawn(run_room(
+            id.clone(),
+            room,
+            rx,
+            self.store.clone(),
+            self.metrics.clone(),
+            self.rooms.clone(),
+        ));
+        Ok(tx)
+    }
+
+    /// The room's mailbox if it is running.
+    pub fn live(&self, id: &MeetingId) -> Option<mpsc::Sender<RoomRequest>> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.get(id).filter(|tx| !tx.is_closed()).cloned()
+    }
+}
+
+/// The room task: feeds requests and timeouts to the room, carries out its outputs.
+async fn run_room(
+    id: MeetingId,
+    mut room: Room,
+    mut rx: mpsc::Receiver<RoomRequest>,
+    store: storage::Store,
+    metrics: Metrics,
+    rooms: Rooms,
+) {
+    let mut conns: HashMap<ParticipantId, Connection> = HashMap::new();
+    let (mut seated, mut waiting) = (0_i64, 0_i64);
+    loop {
+        let deadline = room.poll_timeout();
+        tokio::select! {
+            request = rx.recv() => match request {
+                Some(request) => handle(&mut room, &mut conns, request),
+                None => break,
+            },
+            () = sleep_until(deadline), if deadline.is_some() => room.handle_timeout(Instant::now()),
+        }
+        let ended = carry_out(&mut room, &mut conns, &id, &store, &metrics).await;
+        let (now_seated, now_waiting) = (room.seated() as i64, room.waiting() as i64);
+        metrics.participants.inc_by(now_seated - seated);
+        metrics.lobby_waiting.inc_by(now_waiting - waiting);
+        (seated, waiting) = (now_seated, now_waiting);
+        if ended || room.is_idle() {
+            break;
+        }
+    }
+    // Refuse new requests, then drop the queued ones: their reply channels
+    // close and the senders retry against a fresh room.
+    rx.close();
+    while rx.try_recv().is_ok() {}
+    metrics.participants.dec_by(seated);
+    metrics.lobby_waiting.dec_by(waiting);
+    metrics.meetings.dec();
+    let mut rooms = rooms.lock().unwrap_or_else(|p| p.into_inner());
+    // Only remove the entry if it is still this (now closed) room's.
+    if rooms.get(&id).is_some_and(|tx| tx.is_closed()) {
+        rooms.remove(&id);
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    if let Some(deadline) = deadline {
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+}
+
+fn handle(room: &mut Room, conns: &mut HashMap<ParticipantId, Connection>, request: RoomRequest) {
+    let now = Instant::now();
+    match request {
+        RoomRequest::Arrive {
+            arrival,
+            conn,
+            reply,
+        } => {
+            let id = arrival.participant_id.clone();
+            // Register the mailbox first: the room's first output is for it.
+            conns.insert(id.clone(), conn);
+            let placed = room.arrive(now, arrival);
+            if placed.is_err() {
+                conns.remove(&id);
+            }
+            let _ = reply.send(placed);
+        }
+        RoomRequest::Resume {
+            token,
+            account,
+            fresh_token,
+            conn,
+            reply,
+        } => match room.resume(now, &token, account.as_ref(), fresh_token) {
+            Ok(id) => {
+                if let Some(old) = conns.insert(id.clone(), conn) {
+                    let _ = old
+                        .tx
+                        .try_send(Outbound::Close(4000, "resumed on another connection"));
+                }
+                let _ = reply.send(Ok(id));
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        },
+        RoomRequest::Command {
+            from,
+            conn_id,
+            command,
+        } => {
+            let Some(conn) = conns.get(&from).filter(|c| c.id == conn_id).cloned() else {
+                return;
+            };
+            if let Err(e) = room.command(now, &from, command) {
+                send_error(&conn, &e);
+            }
+        }
+        RoomRequest::Disconnected { who, conn_id } => {
+            if conns.get(&who).is_some_and(|c| c.id == conn_id) {
+                conns.remove(&who);
+                room.disconnected(now, &who);
+            }
+        }
+        RoomRequest::Settings(settings) => room.update_settings(settings),
+    }
+}
+
+fn send_error(conn: &Connection, e: &RoomError) {
+    let msg = ServerMessage::Error {
+        code: e.code(),
+        message: e.to_string(),
+    };
+    if let Ok(text) = serde_json::to_string(&msg) {
+        let _ = conn.tx.try_send(Outbound::Text(text.into()));
+    }
+}
+
+/// Carries out the room's outputs. Returns true once the meeting has ended.
+async fn carry_out(
+    room: &mut Room,
+    conns: &mut HashMap<ParticipantId, Connection>,
+    id: &MeetingId,
+    store: &storage::Store,
+    metrics: &Metrics,
+) -> bool {
+    let mut ended = false;
+    let mut overflowed = Vec::new();
+    while let Some(output) = room.poll_output() {
+        match output {
+            Output::Send { to, msg } => {
+                let text: Utf8Bytes = match serde_json::to_string(&msg) {
+                    Ok(text) => text.into(),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot serialize a server message");
+                        continue;
+                    }
+                };
+                for who in to {
+                    if let Some(conn) = conns.get(&who) {
+                        if conn.tx.try_send(Outbound::Text(text.clone())).is_err() {
+                            overflowed.push(who);
+                        }
+                    }
+                }
+            }
+            Output::Close(who) => {
+                if let Some(conn) = conns.remove(&who) {
+                    let _ = conn.tx.try_send(Outbound::Close(1000, "done"));
+                }
+            }
+            Output::LockChanged(locked) => {
+                let change = storage::MeetingChange {
+                    locked: Some(locked),
+                    ..Default::default()
+                };
+                if let Err(e) = store.update_meeting(id, &change).await {
+                    tracing::error!(error = %e, "cannot persist the lock state");
+                }
+            }
+            Output::LobbyWaited(waited) => metrics.lobby_wait_seconds.observe(waited.as_secs_f64()),
+            Output::Ended => {
+                ended = true;
+                if let Err(e) = store.end_meeting(id, crate::unix_now()).await {
+                    tracing::error!(error = %e, "cannot persist the end of a meeting");
+                }
+            }
+        }
+    }
+    // A client that does not read its messages loses its connection rather
+    // than holding up the room; its seat is held for a resume as usual.
+    for who in overflowed {
+        if let Some(conn) = conns.remove(&who) {
+            let _ = conn
+                .tx
+                .try_send(Outbound::Close(1008, "too slow to receive"));
+            room.disconnected(Instant::now(), &who);
+        }
+    }
+    ended
+}

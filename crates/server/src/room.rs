@@ -1,0 +1,674 @@
+//! The sans-IO core of one live meeting: lobby, seats, roles, bans, resume
+//! and host promotion.
+//!
+//! A [`Room`] never touches a socket or a clock. The shell (`meetings.rs`)
+//! feeds it arrivals, client commands, dropped connections and timeouts with
+//! `now` passed in, and drains [`Output`]s with [`Room::poll_output`]; fresh
+//! participant ids and resume tokens are passed in too, so tests are
+//! deterministic. Ordering rules: a waiter only becomes a seat through
+//! [`Admitted`], which only this module can mint.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+use proto::ids::{AccountId, MeetingId, ParticipantId};
+use proto::signaling::{
+    EndReason, ErrorCode, LeaveReason, LobbyEntry, Participant, Role, ServerMessage,
+};
+
+/// How long a dropped connection's seat is held for a resume.
+pub const RESUME_WINDOW: Duration = Duration::from_secs(30);
+
+/// How long a removal keeps an account out (it then needs admitting, as
+/// anyone would when the lobby is on).
+pub const REMOVAL_MEMORY: Duration = Duration::from_secs(12 * 3600);
+
+/// Who someone is, as far as the meeting knows.
+#[derive(Clone)]
+pub struct Person {
+    /// Signed-in account; `None` for a guest.
+    pub account: Option<AccountId>,
+    /// Name shown to others.
+    pub display_name: String,
+}
+
+/// A request to join, already authenticated by the shell (token or guest
+/// name checked, passcode verified, meeting not ended in storage).
+pub struct Arrival {
+    /// Fresh random id for this presence.
+    pub participant_id: ParticipantId,
+    /// Fresh random resume token, used if the person is seated.
+    pub resume_token: String,
+    /// Who.
+    pub person: Person,
+}
+
+/// Where an arrival ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// In the lobby, waiting for a host.
+    Waiting,
+    /// Seated with this role.
+    Seated(Role),
+}
+
+/// What the shell must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send `msg` to each of `to` (connected ones; the shell skips others).
+    Send {
+        /// Recipients.
+        to: Vec<ParticipantId>,
+        /// The message.
+        msg: ServerMessage,
+    },
+    /// Close this participant's connection (after the messages queued before).
+    Close(ParticipantId),
+    /// The lock state changed; persist it.
+    LockChanged(bool),
+    /// Someone waited this long in the lobby before being admitted (for metrics).
+    LobbyWaited(Duration),
+    /// The meeting has ended; persist it and shut the room down.
+    Ended,
+}
+
+/// Why the room refused something.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// Only hosts and co-hosts may do that.
+    #[error("only hosts and co-hosts may {0}")]
+    NotModerator(&'static str),
+    /// No such participant in the place the command needs them.
+    #[error("no participant {0} is {1}")]
+    NoSuchParticipant(ParticipantId, &'static str),
+    /// The sender is not seated (e.g. still in the lobby).
+    #[error("you must be seated in the meeting to {0}")]
+    NotSeated(&'static str),
+    /// A co-host tried to act against a host, or someone against themselves.
+    #[error("you cannot {0}")]
+    NotAllowed(&'static str),
+    /// The meeting is locked.
+    #[error("the meeting is locked; a host must unlock it")]
+    Locked,
+    /// The meeting has ended.
+    #[error("the meeting has ended")]
+    Ended,
+    /// Guests are not allowed.
+    #[error("this meeting does not allow guests; sign in to join")]
+    GuestsNotAllowed,
+    /// Unknown or expired resume token, or it belongs to someone else.
+    #[error("cannot resume: the seat is gone or the token is not yours")]
+    ResumeFailed,
+}
+
+impl RoomError {
+    /// The wire error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            RoomError::NotModerator(_) | RoomError::NotAllowed(_) => ErrorCode::Forbidden,
+            RoomError::NoSuchParticipant(..) => ErrorCode::NotFound,
+            RoomError::NotSeated(_) => ErrorCode::InvalidState,
+            RoomError::Locked => ErrorCode::MeetingLocked,
+            RoomError::Ended => ErrorCode::MeetingEnded,
+            RoomError::GuestsNotAllowed => ErrorCode::GuestsNotAllowed,
+            RoomError::ResumeFailed => ErrorCode::ResumeFailed,
+        }
+    }
+}
+
+/// Commands a participant can send once it has arrived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Let a waiter in.
+    Admit(ParticipantId),
+    /// Turn a waiter away with a reason.
+    Deny(ParticipantId, String),
+    /// Remove a seated participant.
+    Remove(ParticipantId, Option<String>),
+    /// Lock or unlock.
+    SetLocked(bool),
+    /// Give co-host powers.
+    MakeCohost(ParticipantId),
+    /// Ask someone to unmute.
+    RequestUnmute(ParticipantId),
+    /// End for everyone.
+    End,
+    /// Raise or lower one's hand.
+    SetHand(bool),
+    /// Leave (or stop waiting).
+    Leave,
+}
+
+/// Settings that a host can change while the meeting runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RoomSettings {
+    /// Arrivals wait in the lobby.
+    pub lobby: bool,
+    /// Guests may ask to join.
+    pub guests_allowed: bool,
+    /// Nobody new may ask to join.
+    pub locked: bool,
+}
+
+/// Proof that someone passed admission (owner, co-host, lobby off, or a
+/// host's admit). Only this module can make one, and a seat needs one.
+struct Admitted(());
+
+struct Waiter {
+    id: ParticipantId,
+    person: Person,
+    resume_token: String,
+    arrived: Instant,
+    previously_removed: bool,
+}
+
+struct Seat {
+    id: ParticipantId,
+    person: Person,
+    role: Role,
+    hand_raised: bool,
+    /// Arrival order, for "longest present" promotion.
+    order: u64,
+    resume_token: String,
+    /// `Some(deadline)` while the connection is dropped.
+    dropped_until: Option<Instant>,
+}
+
+impl Seat {
+    fn new(_proof: Admitted, waiter: Waiter, role: Role, order: u64) -> Seat {
+        Seat {
+            id: waiter.id,
+            person: waiter.person,
+            role,
+            hand_raised: false,
+            order,
+            resume_token: waiter.resume_token,
+            dropped_until: None,
+        }
+    }
+
+    fn view(&self) -> Participant {
+        Participant {
+            id: self.id.clone(),
+            account_id: self.person.account.clone(),
+            display_name: self.person.display_name.clone(),
+            guest: self.person.account.is_none(),
+            role: self.role,
+            hand_raised: self.hand_raised,
+            connected: self.dropped_until.is_none(),
+        }
+    }
+}
+
+/// One live meeting.
+pub struct Room {
+    id: MeetingId,
+    owner: AccountId,
+    settings: RoomSettings,
+    /// After a guest is removed, guests always pass the lobby: a guest has no
+    /// identity to ban, and we keep no addresses to tell them apart.
+    guests_must_wait: bool,
+    seats: HashMap<ParticipantId, Seat>,
+    lobby: Vec<Waiter>,
+    removed: HashMap<AccountId, Instant>,
+    cohost_accounts: HashSet<AccountId>,
+    next_order: u64,
+    ended: bool,
+    outputs: VecDeque<Output>,
+}
+
+impl Room {
+    /// A room for a meeting owned by `owner`.
+    pub fn new(id: MeetingId, owner: AccountId, settings: RoomSettings) -> Room {
+        Room {
+            id,
+            owner,
+            settings,
+            guests_must_wait: false,
+            seats: HashMap::new(),
+            lobby: Vec::new(),
+            removed: HashMap::new(),
+            cohost_accounts: HashSet::new(),
+            next_order: 0,
+            ended: false,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Seated participants (connected or held for a resume).
+    pub fn seated(&self) -> usize {
+        self.seats.len()
+    }
+
+    /// People waiting in the lobby.
+    pub fn waiting(&self) -> usize {
+        self.lobby.len()
+    }
+
+    /// True when nothing remains that the room must remember: the shell may drop it.
+    pub fn is_idle(&self) -> bool {
+        self.ended || (self.seats.is_empty() && self.lobby.is_empty() && self.removed.is_empty())
+    }
+
+    /// Applies settings changed through the REST API.
+    pub fn update_settings(&mut self, settings: RoomSettings) {
+        if settings.locked != self.settings.locked {
+            self.push_all(ServerMessage::LockChanged {
+                locked: settings.locked,
+            });
+        }
+        self.settings = settings;
+    }
+
+    /// Someone asks to join.
+    pub fn arrive(&mut self, now: Instant, arrival: Arrival) -> Result<Placement, RoomError> {
+        if self.ended {
+            return Err(RoomError::Ended);
+        }
+        let account = arrival.person.account.clone();
+        let is_owner = account.as_ref() == Some(&self.owner);
+        let is_cohost = account
+            .as_ref()
+            .is_some_and(|a| self.cohost_accounts.contains(a));
+        if account.is_none() && !self.settings.guests_allowed {
+            return Err(RoomError::GuestsNotAllowed);
+        }
+        if self.settings.locked && !is_owner && !is_cohost {
+            return Err(RoomError::Locked);
+        }
+        let previously_removed = account
+            .as_ref()
+            .is_some_and(|a| self.removed.contains_key(a));
+        let waiter = Waiter {
+            id: arrival.participant_id,
+            person: arrival.person,
+            resume_token: arrival.resume_token,
+            arrived: now,
+            previously_removed,
+        };
+        let must_wait = previously_removed
+            || (!is_owner && !is_cohost && self.settings.lobby)
+            || (account.is_none() && self.guests_must_wait);
+        if must_wait {
+            let participant_id = waiter.id.clone();
+            self.lobby.push(waiter);
+            let meeting_id = self.id.clone();
+            self.push(
+                vec![participant_id.clone()],
+                ServerMessage::Waiting {
+                    meeting_id,
+                    participant_id,
+                },
+            );
+            self.push_lobby();
+            return Ok(Placement::Waiting);
+        }
+        let role = if is_owner {
+            Role::Host
+        } else if is_cohost {
+            Role::Cohost
+        } else {
+            Role::Participant
+        };
+        self.seat(Admitted(()), waiter, role);
+        self.ensure_host();
+        Ok(Placement::Seated(role))
+    }
+
+    /// A dropped participant takes its seat back with its resume token.
+    /// `fresh_token` replaces the old one. Returns the seat's id.
+    pub fn resume(
+        &mut self,
+        now: Instant,
+        token: &str,
+        account: Option<&AccountId>,
+        fresh_token: String,
+    ) -> Result<ParticipantId, RoomError> {
+        if self.ended {
+            return Err(RoomError::Ended);
+        }
+        let seat = self
+            .seats
+            .values_mut()
+            .find(|s| s.resume_token == token)
+            .ok_or(RoomError::ResumeFailed)?;
+        if seat.person.account.as_ref() != account
+            || seat.dropped_until.is_some_and(|deadline| deadline <= now)
+        {
+            return Err(RoomError::ResumeFailed);
+        }
+        seat.resume_token = fresh_token;
+        seat.dropped_until = None;
+        let id = seat.id.clone();
+        let role = seat.role;
+        let participant = seat.view();
+        self.push_joined(&id);
+        self.push_others(&id, ServerMessage::ParticipantUpdated { participant });
+        if role.moderates() {
+            self.push_lobby_to(vec![id.clone()]);
+        }
+        Ok(id)
+    }
+
+    /// The connection of `who` dropped without a `leave`.
+    pub fn disconnected(&mut self, now: Instant, who: &ParticipantId) {
+        if let Some(seat) = self.seats.get_mut(who) {
+            if seat.dropped_until.is_none() {
+                seat.dropped_until = Some(now + RESUME_WINDOW);
+                let participant = seat.view();
+                self.push_others(who, ServerMessage::ParticipantUpdated { participant });
+            }
+        } else if self.take_waiter(who).is_some() {
+            self.push_lobby();
+        }
+    }
+
+    /// A command from `from`.
+    pub fn command(
+        &mut self,
+        now: Instant,
+        from: &ParticipantId,
+        command: Command,
+    ) -> Result<(), RoomError> {
+        if self.ended {
+            return Err(RoomError::Ended);
+        }
+        match command {
+            Command::Leave => {
+                self.leave(from);
+                Ok(())
+            }
+            Command::SetHand(raised) => {
+                let seat = self
+                    .seats
+                    .get_mut(from)
+                    .ok_or(RoomError::NotSeated("raise or lower a hand"))?;
+                if seat.hand_raised != raised {
+                    seat.hand_raised = raised;
+                    let participant = seat.view();
+                    self.push_all(ServerMessage::ParticipantUpdated { participant });
+                }
+                Ok(())
+            }
+            Command::Admit(who) => {
+                self.moderator(from, "admit")?;
+                let waiter = self
+                    .take_waiter(&who)
+                    .ok_or(RoomError::NoSuchParticipant(who, "waiting in the lobby"))?;
+                if let Some(account) = &waiter.person.account {
+                    self.removed.remove(account);
+                }
+                self.outputs.push_back(Output::LobbyWaited(
+                    now.saturating_duration_since(waiter.arrived),
+                ));
+                self.seat(Admitted(()), waiter, Role::Participant);
+                self.push_lobby();
+                Ok(())
+            }
+            Command::Deny(who, reason) => {
+                self.moderator(from, "deny")?;
+                self.take_waiter(&who).ok_or(RoomError::NoSuchParticipant(
+                    who.clone(),
+                    "waiting in the lobby",
+                ))?;
+                self.push(vec![who.clone()], ServerMessage::Denied { reason });
+                self.outputs.push_back(Output::Close(who));
+                self.push_lobby();
+                Ok(())
+            }
+            Command::Remove(who, reason) => {
+                let role = self.moderator(from, "remove participants")?;
+                if &who == from {
+                    return Err(RoomError::NotAllowed("remove yourself; use leave"));
+                }
+                let target = self
+                    .seats
+                    .get(&who)
+                    .ok_or(RoomError::NoSuchParticipant(who.clone(), "seated"))?;
+                if role == Role::Cohost && target.role == Role::Host {
+                    return Err(RoomError::NotAllowed("remove a host as a co-host"));
+                }
+                if let Some(seat) = self.seats.remove(&who) {
+                    match &seat.person.account {
+                        Some(account) => {
+                            self.removed.insert(account.clone(), now + REMOVAL_MEMORY);
+                            self.cohost_accounts.remove(account);
+                        }
+                        None => self.guests_must_wait = true,
+                    }
+                }
+                self.push(vec![who.clone()], ServerMessage::Removed { reason });
+                self.outputs.push_back(Output::Close(who.clone()));
+                self.push_all(ServerMessage::ParticipantLeft {
+                    participant_id: who,
+                    reason: LeaveReason::Removed,
+                });
+                self.ensure_host();
+                Ok(())
+            }
+            Command::SetLocked(locked) => {
+                self.moderator(from, if locked { "lock" } else { "unlock" })?;
+                if self.settings.locked != locked {
+                    self.settings.locked = locked;
+                    self.outputs.push_back(Output::LockChanged(locked));
+                    self.push_all(ServerMessage::LockChanged { locked });
+                }
+                Ok(())
+            }
+            Command::MakeCohost(who) => {
+                self.moderator(from, "make co-hosts")?;
+                let seat = self
+                    .seats
+                    .get_mut(&who)
+                    .ok_or(RoomError::NoSuchParticipant(who.clone(), "seated"))?;
+                if seat.role == Role::Participant {
+                    seat.role = Role::Cohost;
+                    if let Some(account) = &seat.person.account {
+                        self.cohost_accounts.insert(account.clone());
+                    }
+                    let participant = seat.view();
+                    self.push_all(ServerMessage::ParticipantUpdated { participant });
+                    self.push_lobby_to(vec![who]);
+                }
+                Ok(())
+            }
+            Command::RequestUnmute(who) => {
+                self.moderator(from, "ask others to unmute")?;
+                if !self.seats.contains_key(&who) {
+                    return Err(RoomError::NoSuchParticipant(who, "seated"));
+                }
+                self.push(
+                    vec![who],
+                    ServerMessage::UnmuteRequested { by: from.clone() },
+                );
+                Ok(())
+            }
+            Command::End => {
+                self.moderator(from, "end the meeting")?;
+                self.end();
+                Ok(())
+            }
+        }
+    }
+
+    /// When the room next needs [`Room::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let resumes = self.seats.values().filter_map(|s| s.dropped_until);
+        resumes.chain(self.removed.values().copied()).min()
+    }
+
+    /// Expires held seats and old removals.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.removed.retain(|_, until| *until > now);
+        let expired: Vec<ParticipantId> = self
+            .seats
+            .values()
+            .filter(|s| s.dropped_until.is_some_and(|d| d <= now))
+            .map(|s| s.id.clone())
+            .collect();
+        for id in expired {
+            self.seats.remove(&id);
+            self.push_all(ServerMessage::ParticipantLeft {
+                participant_id: id,
+                reason: LeaveReason::TimedOut,
+            });
+        }
+        self.ensure_host();
+    }
+
+    /// Next thing for the shell to do.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn moderator(&self, who: &ParticipantId, action: &'static str) -> Result<Role, RoomError> {
+        match self.seats.get(who) {
+            Some(seat) if seat.role.moderates() => Ok(seat.role),
+            Some(_) => Err(RoomError::NotModerator(action)),
+            None => Err(RoomError::NotSeated(action)),
+        }
+    }
+
+    fn seat(&mut self, proof: Admitted, waiter: Waiter, role: Role) {
+        let order = self.next_order;
+        self.next_order += 1;
+        let seat = Seat::new(proof, waiter, role, order);
+        let id = seat.id.clone();
+        let participant = seat.view();
+        self.seats.insert(id.clone(), seat);
+        self.push_joined(&id);
+        self.push_others(&id, ServerMessage::ParticipantJoined { participant });
+        if role.moderates() {
+            self.push_lobby_to(vec![id]);
+        }
+    }
+
+    fn leave(&mut self, who: &ParticipantId) {
+        if self.seats.remove(who).is_some() {
+            self.push_all(ServerMessage::ParticipantLeft {
+                participant_id: who.clone(),
+                reason: LeaveReason::Left,
+            });
+            self.ensure_host();
+        } else if self.take_waiter(who).is_some() {
+            self.push_lobby();
+        }
+        self.outputs.push_back(Output::Close(who.clone()));
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        let everyone: Vec<ParticipantId> = self
+            .seats
+            .keys()
+            .cloned()
+            .chain(self.lobby.iter().map(|w| w.id.clone()))
+            .collect();
+        self.push(
+            everyone.clone(),
+            ServerMessage::MeetingEnded {
+                reason: EndReason::EndedByHost,
+            },
+        );
+        self.outputs.extend(everyone.into_iter().map(Output::Close));
+        self.outputs.push_back(Output::Ended);
+        self.seats.clear();
+        self.lobby.clear();
+    }
+
+    /// If no host is left, promote the longest-present co-host, or else the
+    /// longest-present signed-in participant, so the lobby never strands anyone.
+    fn ensure_host(&mut self) {
+        if self.seats.is_empty() || self.seats.values().any(|s| s.role == Role::Host) {
+            return;
+        }
+        let pick = |role: Role| {
+            self.seats
+                .values()
+                .filter(|s| {
+                    s.role == role && s.person.account.is_some() && s.dropped_until.is_none()
+                })
+                .min_by_key(|s| s.order)
+                .map(|s| s.id.clone())
+        };
+        let Some(id) = pick(Role::Cohost).or_else(|| pick(Role::Participant)) else {
+            return;
+        };
+        if let Some(seat) = self.seats.get_mut(&id) {
+            seat.role = Role::Host;
+            let participant = seat.view();
+            self.push_all(ServerMessage::ParticipantUpdated { participant });
+            self.push_lobby_to(vec![id]);
+        }
+    }
+
+    fn take_waiter(&mut self, who: &ParticipantId) -> Option<Waiter> {
+        let at = self.lobby.iter().position(|w| &w.id == who)?;
+        Some(self.lobby.remove(at))
+    }
+
+    fn push_joined(&mut self, id: &ParticipantId) {
+        let Some(seat) = self.seats.get(id) else {
+            return;
+        };
+        let (role, resume_token) = (seat.role, seat.resume_token.clone());
+        let mut roster: Vec<&Seat> = self.seats.values().collect();
+        roster.sort_by_key(|s| s.order);
+        let msg = ServerMessage::Joined {
+            meeting_id: self.id.clone(),
+            participant_id: id.clone(),
+            role,
+            resume_token,
+            roster: roster.into_iter().map(Seat::view).collect(),
+            locked: self.settings.locked,
+        };
+        self.push(vec![id.clone()], msg);
+    }
+
+    fn push_lobby(&mut self) {
+        let moderators = self
+            .seats
+            .values()
+            .filter(|s| s.role.moderates())
+            .map(|s| s.id.clone())
+            .collect();
+        self.push_lobby_to(moderators);
+    }
+
+    fn push_lobby_to(&mut self, to: Vec<ParticipantId>) {
+        let waiting = self
+            .lobby
+            .iter()
+            .map(|w| LobbyEntry {
+                id: w.id.clone(),
+                account_id: w.person.account.clone(),
+                display_name: w.person.display_name.clone(),
+                guest: w.person.account.is_none(),
+                previously_removed: w.previously_removed,
+            })
+            .collect();
+        self.push(to, ServerMessage::LobbyUpdated { waiting });
+    }
+
+    fn push_all(&mut self, msg: ServerMessage) {
+        let to = self.seats.keys().cloned().collect();
+        self.push(to, msg);
+    }
+
+    fn push_others(&mut self, except: &ParticipantId, msg: ServerMessage) {
+        let to = self
+            .seats
+            .keys()
+            .filter(|k| *k != except)
+            .cloned()
+            .collect();
+        self.push(to, msg);
+    }
+
+    fn push(&mut self, to: Vec<ParticipantId>, msg: ServerMessage) {
+        if !to.is_empty() {
+            self.outputs.push_back(Output::Send { to, msg });
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! One task per signaling WebSocket: it authenticates the `hello`, takes the
+//! `join` or `resume` to the meeting's room task, and relays commands and
+//! messages. All checks on the raw input happen here, before a room sees it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use proto::ids::{AccountId, MeetingId, OpaqueId, ParticipantId};
+use proto::signaling::{
+    ClientMessage, ErrorCode, HelloAuth, ServerMessage, MAX_MESSAGE_BYTES, MAX_REASON_CHARS,
+    PROTOCOL_VERSION,
+};
+use rand::RngCore;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::meetings::{Connection, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE};
+use crate::rate_limit::{Quota, RateLimiter};
+use crate::room::{Arrival, Command, Person, RoomError};
+use crate::state::AppState;
+
+/// Time allowed between connecting and a valid `hello`.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Frames above this are cut off by the WebSocket layer itself; between
+/// [`MAX_MESSAGE_BYTES`] and this, the client gets a close with a reason.
+const HARD_FRAME_LIMIT: usize = 1 << 20;
+/// Messages per connection: a burst of 50, then 20 per second.
+const MESSAGE_QUOTA: Quota = Quota {
+    burst: 50,
+    per_minute: 1200,
+};
+/// Wrong passcodes tolerated on one connection before it is closed.
+const MAX_PASSCODE_FAILURES: u32 = 5;
+
+static NEXT_CONNECTION: AtomicU64 = AtomicU64::new(1);
+
+/// `GET /api/v1/ws`: upgrades to the signaling protocol.
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>) -> Response {
+    ws.max_message_size(HARD_FRAME_LIMIT)
+        .max_frame_size(HARD_FRAME_LIMIT)
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .on_upgrade(move |socket| async move {
+            state.metrics.connections.inc();
+            SignalingConnection::new(state.clone()).run(socket).await;
+            state.metrics.connections.dec();
+        })
+}
+
+/// Who the `hello` proved the client to be.
+struct Identity {
+    account: Option<AccountId>,
+    display_name: String,
+}
+
+/// Where a connection is in its life.
+enum Phase {
+    AwaitingHello,
+    Identified(Identity),
+    InMeeting {
+        identity: Identity,
+        room: mpsc::Sender<RoomRequest>,
+        participant: ParticipantId,
+    },
+}
+
+/// What the reader decided to do after a message.
+enum Flow {
+    Continue,
+    Close(u16, &'static str),
+}
+
+struct SignalingConnection {
+    state: AppState,
+    id: u64,
+    phase: Phase,
+    outbound: Option<mpsc::Receiver<Outbound>>,
+    limiter: RateLimiter<()>,
+    passcode_failures: u32,
+    replies: Vec<ServerMessage>,
+}
+
+impl SignalingConnection {
+    fn new(state: AppState) -> Self {
+        SignalingConnection {
+            state,
+            id: NEXT_CONNECTION.fetch_add(1, Ordering::Relaxed),
+            phase: Phase::AwaitingHello,
+            outbound: None,
+            limiter: RateLimiter::new(MESSAGE_QUOTA),
+            passcode_failures: 0,
+            replies: Vec::new(),
+        }
+    }
+
+    async fn run(mut self, socket: WebSocket) {
+        let (mut sink, mut stream) = socket.split();
+        let mut shutdown = self.state.shutdown.clone();
+        let hello_deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
+        let close = loop {
+            let awaiting_hello = matches!(self.phase, Phase::AwaitingHello);
+            let flow = tokio::select! {
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Text(text))) => self.on_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        self.error(ErrorCode::MalformedMessage, "binary frames are not part of the protocol; send JSON text");
+                        Flow::Continue
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Flow::Continue,
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Err(e)) => {
+                        tracing::debug!(error = %e, "signaling socket failed");
+                        break None;
+                    }
+                },
+                out = recv(&mut self.outbound) => match out {
+                    Some(Outbound::Text(text)) => {
+                        if sink.send(Message::Text(text)).await.is_err() {
+                            break None;
+                        }
+                        Flow::Continue
+                    }
+                    Some(Outbound::Close(code, reason)) => Flow::Close(code, reason),
+                    None => Flow::Close(1000, "done"),
+                },
+                () = tokio::time::sleep_until(hello_deadline), if awaiting_hello => {
+                    self.error(ErrorCode::InvalidState, "no hello within 10 s");
+                    Flow::Close(1008, "no hello within 10 s")
+                }
+                _ = shutdown.changed() => {
+                    self.error(ErrorCode::ShuttingDown, "the server is restarting; resume or join again shortly");
+                    Flow::Close(1001, "server shutting down")
+                }
+            };
+            for reply in self.replies.drain(..) {
+                let Ok(text) = serde_json::to_string(&reply) else {
+                    continue;
+                };
+                if sink.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            if let Flow::Close(code, reason) = flow {
+                break Some((code, reason));
+            }
+        };
+        if let Some((code, reason)) = close {
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
+        if let Phase::InMeeting {
+            room, participant, ..
+        } = &self.phase
+        {
+            let _ = room
+                .send(RoomRequest::Disconnected {
+                    who: participant.clone(),
+                    conn_id: self.id,
+                })
+                .await;
+        }
+    }
+
+    fn error(&mut self, code: ErrorCode, message: impl Into<String>) {
+        self.replies.push(ServerMessage::Error {
+            code,
+            message: message.into(),
+        });
+    }
+
+    async fn on_text(&mut self, text: &str) -> Flow {
+        if text.len() > MAX_MESSAGE_BYTES {
+            self.error(
+                ErrorCode::MessageTooLarge,
+                format!(
+                    "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                    text.len()
+                ),
+            );
+            return Flow::Close(1009, "message too large");
+        }
+        if self.limiter.check((), Instant::now()).is_err() {
+            self.error(ErrorCode::RateLimited, "too many messages; slow down");
+            return Flow::Continue;
+        }
+        match ClientMessage::parse(text) {
+            Ok(message) => self.on_message(message).await,
+            Err(e) => {
+                self.error(e.code(), e.to_string());
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn on_message(&mut self, message: ClientMessage) -> Flow {
+        if let ClientMessage::Ping = message {
+            self.replies.push(ServerMessage::Pong);
+            return Flow::Continue;
+        }
+        match std::mem::replace(&mut self.phase, Phase::AwaitingHello) {
+            Phase::AwaitingHello => match message {
+                ClientMessage::Hello { version, auth } => self.hello(version, auth).await,
+                _ => {
+                    self.error(ErrorCode::InvalidState, "send hello first");
+                    Flow::Continue
+                }
+            },
+            Phase::Identified(identity) => match message {
+                ClientMessage::Join {
+                    meeting_id,
+                    passcode,
+                } => {
+                    let (phase, flow) = self.join(identity, meeting_id, passcode).await;
+                    self.phase = phase;
+                    flow
+                }
+                ClientMessage::Resume {
+                    meeting_id,
+                    resume_token,
+                } => {
+                    let (phase, flow) = self.resume(identity, meeting_id, resume_token).await;
+                    self.phase = phase;
+                    flow
+                }
+                _ => {
+                    self.phase = Phase::Identified(identity);
+                    self.error(ErrorCode::InvalidState, "join or resume a meeting first");
+                    Flow::Continue
+                }
+            },
+            Phase::InMeeting {
+                identity,
+                room,
+                participant,
+            } => {
+                let command = self.command(message);
+                let flow = match command {
+                    Some(command) => {
+                        let request = RoomRequest::Command {
+                            from: participant.clone(),
+                            conn_id: self.id,
+                            command,
+                        };
+                        if room.send(request).await.is_err() {
+                            Flow::Close(1000, "the meeting is over")
+                        } else {
+                            Flow::Continue
+                        }
+                    }
+                    None => Flow::Continue,
+                };
+                self.phase = Phase::InMeeting {
+                    identity,
+                    room,
+                    participant,
+                };
+                flow
+            }
+        }
+    }
+
+    /// Checks a seated client's message and turns it into a room command.
+    fn command(&mut self, message: ClientMessage) -> Option<Command> {
+        let too_long = |reason: &str| reason.chars().count() > MAX_REASON_CHARS;
+        let command = match message {
+            ClientMessage::Admit { participant_id } => Command::Admit(participant_id),
+            ClientMessage::Deny {
+                participant_id,
+                reason,
+            } if !too_long(&reason) => Command::Deny(participant_id, reason),
+            ClientMessage::Remove {
+                participant_id,
+                reason,
+            } if !reason.as_deref().is_some_and(too_long) => {
+                Command::Remove(participant_id, reason)
+            }
+            ClientMessage::Deny { .. } | ClientMessage::Remove { .. } => {
+                self.error(
+                    ErrorCode::MalformedMessage,
+                    format!("a reason may be at most {MAX_REASON_CHARS} characters"),
+                );
+                return None;
+            }
+            ClientMessage::Lock => Command::SetLocked(true),
+            ClientMessage::Unlock => Command::SetLocked(false),
+            ClientMessage::MakeCohost { participant_id } => Command::MakeCohost(participant_id),
+            ClientMessage::RequestUnmute { participant_id } => {
+                Command::RequestUnmute(participant_id)
+            }
+            ClientMessage::EndMeeting => Command::End,
+            ClientMessage::RaiseHand => Command::SetHand(true),
+            ClientMessage::LowerHand => Command::SetHand(false),
+            ClientMessage::Leave => Command::Leave,
+            ClientMessage::Hello { .. }
+            | ClientMessage::Join { .. }
+            | ClientMessage::Resume { .. }
+            | ClientMessage::Ping => {
+                self.error(
+                    ErrorCode::InvalidState,
+                    "already in a meeting; open another connection for another meeting",
+                );
+                return None;
+            }
+        };
+        Some(command)
+    }
+
+    async fn hello(&mut self, version: u16, auth: HelloAuth) -> Flow {
+        if version != PROTOCOL_VERSION {
+            self.error(
+                ErrorCode::UnsupportedVersion,
+                format!("this server speaks protocol version {PROTOCOL_VERSION}, not {version}"),
+            );
+            return Flow::Close(1002, "unsupported protocol version");
+        }
+        let identity = match auth {
+            HelloAuth::Token { token } => {
+                let account = match crate::auth::account_for_token(&self.state, &token).await {
+                    Ok(Some(account)) => account,
+                    Ok(None) => {
+                        self.error(
+                            ErrorCode::Unauthenticated,
+                            "the token is unknown or has expired",
+                        );
+                        return Flow::Close(4001, "unauthenticated");
+                    }
+                    Err(_) => return self.internal(),
+                };
+                let Ok(Some(record)) = self.state.store.account(&account).await else {
+                    return self.internal();
+                };
+                Identity {
+                    account: Some(account),
+                    display_name: record.display_name.unwrap_or(record.username),
+                }
+            }
+            HelloAuth::Guest { display_name } => {
+                match crate::api::accounts::clean_display_name(&display_name) {
+                    Ok(name) => Identity {
+                        account: None,
+                        display_name: name,
+                    },
+                    Err(e) => {
+                        self.error(ErrorCode::Unauthenticated, e);
+                        return Flow::Close(4001, "invalid guest name");
+                    }
+                }
+            }
+        };
+        self.replies.push(ServerMessage::Welcome {
+            version: PROTOCOL_VERSION,
+            account_id: identity.account.clone(),
+            display_name: identity.display_name.clone(),
+        });
+        self.phase = Phase::Identified(identity);
+        Flow::Continue
+    }
+
+    fn internal(&mut self) -> Flow {
+        self.error(
+            ErrorCode::InvalidState,
+            "the server failed to handle this message",
+        );
+        Flow::Close(1011, "internal error")
+    }
+
+    async fn join(
+        &mut self,
+        identity: Identity,
+        meeting: MeetingId,
+        passcode: Option<String>,
+    ) -> (Phase, Flow) {
+        let record = match self.state.store.meeting(&meeting).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                let flow = self.meeting_error(MeetingsError::NotFound);
+                return (Phase::Identified(identity), flow);
+            }
+            Err(e) => {
+                let flow = self.meeting_error(e.into());
+                return (Phase::Identified(identity), flow);
+            }
+        };
+        let is_owner = identity.account.as_ref() == Some(&record.host);
+        if let (Some(hash), false) = (record.passcode_hash, is_owner) {
+            let given = passcode.unwrap_or_default();
+            let ok = given.len() <= proto::rest::MAX_PASSCODE_BYTES
+                && crate::auth::verify_secret(given, Some(hash))
+                    .await
+                    .unwrap_or(false);
+            if !ok {
+                self.passcode_failures += 1;
+                self.error(ErrorCode::WrongPasscode, "missing or wrong passcode");
+                let flow = if self.passcode_failures >= MAX_PASSCODE_FAILURES {
+                    Flow::Close(1008, "too many wrong passcodes")
+                } else {
+                    Flow::Continue
+                };
+                return (Phase::Identified(identity), flow);
+            }
+        }
+        // A room that is stopping drops our request; the next attempt starts a new one.
+        for _ in 0..3 {
+            let room = match self.state.meetings.room(&meeting).await {
+                Ok(room) => room,
+                Err(e) => {
+                    let flow = self.meeting_error(e);
+                    return (Phase::Identified(identity), flow);
+                }
+            };
+            let participant = ParticipantId::from_random(&random_bytes::<9>());
+            let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+            let (reply, answer) = oneshot::channel();
+            let arrival = Arrival {
+                participant_id: participant.clone(),
+                resume_token: resume_token(),
+                person: Person {
+                    account: identity.account.clone(),
+                    display_name: identity.display_name.clone(),
+                },
+            };
+            let conn = Connection { id: self.id, tx };
+            let request = RoomRequest::Arrive {
+                arrival,
+                conn,
+                reply,
+            };
+            if room.send(request).await.is_err() {
+                continue;
+            }
+            match answer.await {
+                Ok(Ok(_placement)) => {
+                    self.outbound = Some(rx);
+                    let phase = Phase::InMeeting {
+                        identity,
+                        room,
+                        participant,
+                    };
+                    return (phase, Flow::Continue);
+                }
+                Ok(Err(e)) => {
+                    self.error(e.code(), e.to_string());
+                    return (Phase::Identified(identity), Flow::Continue);
+                }
+                Err(_) => continue,
+            }
+        }
+        let flow = self.internal();
+        (Phase::Identified(identity), flow)
+    }
+
+    async fn resume(
+        &mut self,
+        identity: Identity,
+        meeting: MeetingId,
+        token: String,
+    ) -> (Phase, Flow) {
+        let answer = match self.state.meetings.live(&meeting) {
+            None => Err(RoomError::ResumeFailed),
+            Some(room) => {
+                let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+                let (reply, answer) = oneshot::channel();
+                let request = RoomRequest::Resume {
+                    token,
+                    account: identity.account.clone(),
+                    fresh_token: resume_token(),
+                    conn: Connection { id: self.id, tx },
+                    reply,
+                };
+                match room.send(request).await {
+                    Ok(()) => answer
+                        .await
+                        .unwrap_or(Err(RoomError::ResumeFailed))
+                        .map(|participant| (room, participant, rx)),
+                    Err(_) => Err(RoomError::ResumeFailed),
+                }
+            }
+        };
+        match answer {
+            Ok((room, participant, rx)) => {
+                self.outbound = Some(rx);
+                let phase = Phase::InMeeting {
+                    identity,
+                    room,
+                    participant,
+                };
+                (phase, Flow::Continue)
+            }
+            Err(e) => {
+                self.error(e.code(), e.to_string());
+                (Phase::Identified(identity), Flow::Continue)
+            }
+        }
+    }
+
+    fn meeting_error(&mut self, e: MeetingsError) -> Flow {
+        match e {
+            MeetingsError::NotFound => self.error(ErrorCode::NotFound, "no such meeting"),
+            MeetingsError::Ended => self.error(ErrorCode::MeetingEnded, "the meeting has ended"),
+            MeetingsError::Store(e) => {
+                tracing::error!(error = %e, "storage failed during a join");
+                return self.internal();
+            }
+        }
+        Flow::Continue
+    }
+}
+
+async fn recv(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {
+    match outbound {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes
+}
+
+fn resume_token() -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+}
