@@ -1,7 +1,66 @@
 //! The native Conclave participant: signaling, str0m media and `e2ee`.
 //!
-//! Planned in the media issue (#3) as the engine of `conclave bot`, of the load
-//! generator and of integration tests. The crate is empty until that issue
-//! lands; today the signaling bench drives the WebSocket protocol directly.
+//! Today it holds the signaling side: [`Api`] for the REST endpoints and
+//! [`Signaling`] for the WebSocket protocol, used by `conclave bench
+//! signaling` and by the server's integration tests. Media (str0m) and
+//! end-to-end encryption join it with the media (#3) and e2ee (#4) issues.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), client::ClientError> {
+//! use proto::signaling::{ClientMessage, ServerMessage};
+//! let mut ws = client::Signaling::connect("ws://127.0.0.1:8080/api/v1/ws").await?;
+//! ws.hello_guest("Ada").await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod api;
+mod signaling;
+
+pub use api::Api;
+pub use signaling::Signaling;
+
+/// What went wrong talking to a server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The HTTP request failed to complete.
+    #[error("HTTP request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The server answered with an error body.
+    #[error("server refused {what}: {status} {code}: {message}")]
+    Refused {
+        /// What was attempted.
+        what: &'static str,
+        /// HTTP status.
+        status: u16,
+        /// The error code from the body.
+        code: String,
+        /// The message from the body.
+        message: String,
+    },
+    /// The WebSocket failed.
+    #[error("WebSocket failed: {0}")]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    /// Could not open a TCP connection.
+    #[error("cannot connect: {0}")]
+    Connect(#[from] std::io::Error),
+    /// The server closed the WebSocket.
+    #[error("the server closed the connection ({code}: {reason})")]
+    Closed {
+        /// Close code (1005 when none was given).
+        code: u16,
+        /// Close reason.
+        reason: String,
+    },
+    /// The server sent something that is not a valid message.
+    #[error("the server sent an invalid message: {0}")]
+    Invalid(String),
+    /// Nothing arrived in time.
+    #[error("timed out waiting for {0}")]
+    Timeout(&'static str),
+    /// A bad URL.
+    #[error("invalid URL {0:?}")]
+    Url(String),
+}

@@ -559,6 +559,8 @@ impl Room {
 
     fn end(&mut self) {
         self.ended = true;
+        // Persist first: once anyone hears "ended", a rejoin must be refused.
+        self.outputs.push_back(Output::Ended);
         let everyone: Vec<ParticipantId> = self
             .seats
             .keys()
@@ -572,7 +574,6 @@ impl Room {
             },
         );
         self.outputs.extend(everyone.into_iter().map(Output::Close));
-        self.outputs.push_back(Output::Ended);
         self.seats.clear();
         self.lobby.clear();
     }
