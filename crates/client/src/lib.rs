@@ -40,9 +40,9 @@ pub enum ClientError {
         /// The message from the body.
         message: String,
     },
-    /// The WebSocket failed.
+    /// The WebSocket failed (boxed: the error type is large).
     #[error("WebSocket failed: {0}")]
-    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+    WebSocket(Box<tokio_tungstenite::tungstenite::Error>),
     /// Could not open a TCP connection.
     #[error("cannot connect: {0}")]
     Connect(#[from] std::io::Error),
@@ -63,4 +63,10 @@ pub enum ClientError {
     /// A bad URL.
     #[error("invalid URL {0:?}")]
     Url(String),
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
+    fn from(e: tokio_tungstenite::tungstenite::Error) -> Self {
+        ClientError::WebSocket(Box::new(e))
+    }
 }

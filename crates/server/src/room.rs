@@ -673,3 +673,229 @@ impl Room {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto::ids::OpaqueId;
+
+    fn pid(n: u8) -> ParticipantId {
+        ParticipantId::from_random(&[n; 9])
+    }
+
+    fn account(n: u8) -> AccountId {
+        AccountId::from_random(&[n; 16])
+    }
+
+    fn arrival(n: u8, account: Option<AccountId>) -> Arrival {
+        Arrival {
+            participant_id: pid(n),
+            resume_token: format!("token-{n}"),
+            person: Person {
+                account,
+                display_name: format!("person {n}"),
+            },
+        }
+    }
+
+    fn room(lobby: bool) -> Room {
+        let settings = RoomSettings {
+            lobby,
+            guests_allowed: true,
+            locked: false,
+        };
+        Room::new(MeetingId::from_random(&[9; 16]), account(1), settings)
+    }
+
+    fn drain(room: &mut Room) -> Vec<Output> {
+        std::iter::from_fn(|| room.poll_output()).collect()
+    }
+
+    fn roles(room: &Room) -> Vec<(ParticipantId, Role)> {
+        let mut seats: Vec<_> = room
+            .seats
+            .values()
+            .map(|s| (s.id.clone(), s.role))
+            .collect();
+        seats.sort_by_key(|(_, r)| *r as u8);
+        seats
+    }
+
+    #[test]
+    fn owner_is_seated_as_host_and_others_wait_until_admitted() {
+        let now = Instant::now();
+        let mut room = room(true);
+        assert_eq!(
+            room.arrive(now, arrival(1, Some(account(1)))),
+            Ok(Placement::Seated(Role::Host))
+        );
+        assert_eq!(room.arrive(now, arrival(2, None)), Ok(Placement::Waiting));
+        drain(&mut room);
+        assert_eq!(
+            room.command(now, &pid(2), Command::SetHand(true)),
+            Err(RoomError::NotSeated("raise or lower a hand"))
+        );
+        room.command(
+            now + Duration::from_secs(3),
+            &pid(1),
+            Command::Admit(pid(2)),
+        )
+        .unwrap();
+        let outputs = drain(&mut room);
+        assert!(outputs.contains(&Output::LobbyWaited(Duration::from_secs(3))));
+        assert!(outputs.iter().any(|o| matches!(o, Output::Send { to, msg: ServerMessage::Joined { .. } } if to == &vec![pid(2)])));
+        assert_eq!(room.seated(), 2);
+        assert_eq!(room.waiting(), 0);
+    }
+
+    #[test]
+    fn a_held_seat_expires_after_the_resume_window() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        room.disconnected(t0, &pid(2));
+        assert_eq!(room.poll_timeout(), Some(t0 + RESUME_WINDOW));
+        let fresh = "fresh".to_owned();
+        assert_eq!(
+            room.resume(t0 + Duration::from_secs(29), "token-2", None, fresh.clone()),
+            Ok(pid(2))
+        );
+        room.disconnected(t0 + Duration::from_secs(29), &pid(2));
+        drain(&mut room);
+        room.handle_timeout(t0 + Duration::from_secs(29) + RESUME_WINDOW);
+        assert!(drain(&mut room).iter().any(|o| matches!(
+            o,
+            Output::Send {
+                msg: ServerMessage::ParticipantLeft {
+                    reason: LeaveReason::TimedOut,
+                    ..
+                },
+                ..
+            }
+        )));
+        assert_eq!(
+            room.resume(t0 + Duration::from_secs(60), &fresh, None, "x".into()),
+            Err(RoomError::ResumeFailed)
+        );
+    }
+
+    #[test]
+    fn a_resume_token_only_works_for_its_own_account() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.disconnected(t0, &pid(1));
+        assert_eq!(
+            room.resume(t0, "token-1", Some(&account(2)), "x".into()),
+            Err(RoomError::ResumeFailed)
+        );
+        assert_eq!(
+            room.resume(t0, "token-1", None, "x".into()),
+            Err(RoomError::ResumeFailed)
+        );
+        assert_eq!(
+            room.resume(t0, "token-1", Some(&account(1)), "x".into()),
+            Ok(pid(1))
+        );
+    }
+
+    #[test]
+    fn promotion_waits_for_a_dropped_host_and_skips_guests() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        room.arrive(t0, arrival(3, Some(account(3)))).unwrap();
+        room.disconnected(t0, &pid(1));
+        assert!(
+            !roles(&room).contains(&(pid(3), Role::Host)),
+            "the host may still resume"
+        );
+        room.handle_timeout(t0 + RESUME_WINDOW);
+        assert!(roles(&room).contains(&(pid(3), Role::Host)));
+        assert!(
+            roles(&room).contains(&(pid(2), Role::Participant)),
+            "guests are never promoted"
+        );
+    }
+
+    #[test]
+    fn cohosts_cannot_remove_hosts_and_nobody_removes_themselves() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, Some(account(2)))).unwrap();
+        room.command(t0, &pid(1), Command::MakeCohost(pid(2)))
+            .unwrap();
+        assert!(matches!(
+            room.command(t0, &pid(2), Command::Remove(pid(1), None)),
+            Err(RoomError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            room.command(t0, &pid(1), Command::Remove(pid(1), None)),
+            Err(RoomError::NotAllowed(_))
+        ));
+        // A co-host account keeps its powers when it comes back.
+        room.command(t0, &pid(2), Command::Leave).unwrap();
+        assert_eq!(
+            room.arrive(t0, arrival(4, Some(account(2)))),
+            Ok(Placement::Seated(Role::Cohost))
+        );
+    }
+
+    #[test]
+    fn removal_is_remembered_for_a_while_then_forgotten() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, Some(account(2)))).unwrap();
+        room.command(t0, &pid(1), Command::Remove(pid(2), Some("spam".into())))
+            .unwrap();
+        assert_eq!(
+            room.arrive(t0, arrival(3, Some(account(2)))),
+            Ok(Placement::Waiting)
+        );
+        room.command(t0, &pid(3), Command::Leave).unwrap();
+        room.handle_timeout(t0 + REMOVAL_MEMORY);
+        assert_eq!(
+            room.arrive(t0 + REMOVAL_MEMORY, arrival(4, Some(account(2)))),
+            Ok(Placement::Seated(Role::Participant))
+        );
+    }
+
+    #[test]
+    fn ending_persists_before_anyone_is_told() {
+        let t0 = Instant::now();
+        let mut room = room(true);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        drain(&mut room);
+        room.command(t0, &pid(1), Command::End).unwrap();
+        let outputs = drain(&mut room);
+        assert_eq!(outputs.first(), Some(&Output::Ended));
+        assert!(
+            outputs.contains(&Output::Close(pid(2))),
+            "the lobby is told too"
+        );
+        assert!(room.is_idle());
+        assert_eq!(
+            room.arrive(t0, arrival(3, Some(account(1)))),
+            Err(RoomError::Ended)
+        );
+    }
+
+    #[test]
+    fn locking_refuses_newcomers_but_not_the_owner() {
+        let t0 = Instant::now();
+        let mut room = room(true);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.command(t0, &pid(1), Command::SetLocked(true)).unwrap();
+        assert!(drain(&mut room).contains(&Output::LockChanged(true)));
+        assert_eq!(room.arrive(t0, arrival(2, None)), Err(RoomError::Locked));
+        assert_eq!(
+            room.arrive(t0, arrival(3, Some(account(1)))),
+            Ok(Placement::Seated(Role::Host))
+        );
+    }
+}

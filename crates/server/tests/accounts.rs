@@ -1,5 +1,7 @@
 //! Accounts, sessions, profiles and the HTTP error contract, over real HTTP.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;

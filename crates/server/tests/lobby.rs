@@ -1,5 +1,7 @@
 //! The lobby and host controls, over real WebSockets.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use std::time::Duration;

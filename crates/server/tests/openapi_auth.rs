@@ -4,6 +4,8 @@
 //! foreign token. An endpoint added without an entry in `SAMPLES` fails
 //! here, so new endpoints cannot skip this check.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! Hostile or broken input on the signaling WebSocket gets an error (or a
 //! close with a reason) and leaves the server serving everyone else.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 mod common;
 
 use client::ClientError;

@@ -5,6 +5,8 @@
 //! schema that is dropped afterwards; without the variable the Postgres cases
 //! fail loudly under CI (`CI` set) and are reported as skipped otherwise.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
 use proto::ids::{AccountId, MeetingId, OpaqueId};
 use rand::RngCore;
 use storage::{Backend, MeetingChange, MeetingRecord, NewAccountRecord, Store, StoreError};
