@@ -1,0 +1,16 @@
+//! The `conclave` binary: parses the command line and hands over to the
+//! subcommand. Everything else lives in the library (see `lib.rs`).
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use conclave::cli::{BenchCommand, Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => conclave::serve::main(args),
+        Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
+    }
+}
