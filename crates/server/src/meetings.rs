@@ -14,6 +14,8 @@ use proto::ids::{AccountId, MeetingId, ParticipantId};
 use proto::signaling::ServerMessage;
 use tokio::sync::{mpsc, oneshot};
 
+use storage::MeetingRecord;
+
 use crate::metrics::Metrics;
 use crate::room::{Arrival, Command, Output, Placement, Room, RoomError, RoomSettings};
 
@@ -101,7 +103,15 @@ pub struct Meetings {
     rooms: Rooms,
 }
 
-type Rooms = Arc<Mutex<HashMap<MeetingId, mpsc::Sender<RoomRequest>>>>;
+type Rooms = Arc<Mutex<HashMap<MeetingId, LiveRoom>>>;
+
+/// A running room task and the stored meeting it serves. The record is kept
+/// so that joins to a running meeting (the common case) check the host and
+/// passcode without a database read; `PATCH /meetings/{id}` refreshes it.
+struct LiveRoom {
+    tx: mpsc::Sender<RoomRequest>,
+    record: Arc<MeetingRecord>,
+}
 
 /// Room task mailbox size; a full mailbox slows senders down (backpressure).
 const ROOM_QUEUE: usize = 1024;
@@ -118,10 +128,10 @@ impl Meetings {
         }
     }
 
-    /// The live room of a meeting, starting it if needed.
-    pub async fn room(&self, id: &MeetingId) -> Result<mpsc::Sender<RoomRequest>, MeetingsError> {
-        if let Some(tx) = self.live(id) {
-            return Ok(tx);
+    /// The stored meeting, from the running room if there is one.
+    pub async fn record(&self, id: &MeetingId) -> Result<Arc<MeetingRecord>, MeetingsError> {
+        if let Some(live) = self.lock().get(id).filter(|r| !r.tx.is_closed()) {
+            return Ok(live.record.clone());
         }
         let record = self
             .store
@@ -131,34 +141,72 @@ impl Meetings {
         if record.ended_at.is_some() {
             return Err(MeetingsError::Ended);
         }
-        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = rooms.get(id).filter(|tx| !tx.is_closed()) {
-            return Ok(tx.clone());
+        Ok(Arc::new(record))
+    }
+
+    /// The live room of a meeting, starting it from `record` if needed.
+    pub fn room(&self, record: &Arc<MeetingRecord>) -> mpsc::Sender<RoomRequest> {
+        let mut rooms = self.lock();
+        if let Some(live) = rooms.get(&record.id).filter(|r| !r.tx.is_closed()) {
+            return live.tx.clone();
         }
         let settings = RoomSettings {
             lobby: record.lobby,
             guests_allowed: record.guests_allowed,
             locked: record.locked,
         };
-        let room = Room::new(id.clone(), record.host, settings);
+        let room = Room::new(record.id.clone(), record.host.clone(), settings);
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
-        rooms.insert(id.clone(), tx.clone());
+        let live = LiveRoom {
+            tx: tx.clone(),
+            record: record.clone(),
+        };
+        rooms.insert(record.id.clone(), live);
         self.metrics.meetings.inc();
         tokio::spawn(run_room(
-            id.clone(),
+            record.id.clone(),
             room,
             rx,
             self.store.clone(),
             self.metrics.clone(),
             self.rooms.clone(),
         ));
-        Ok(tx)
+        tx
     }
 
     /// The room's mailbox if it is running.
     pub fn live(&self, id: &MeetingId) -> Option<mpsc::Sender<RoomRequest>> {
-        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-        rooms.get(id).filter(|tx| !tx.is_closed()).cloned()
+        self.lock()
+            .get(id)
+            .filter(|r| !r.tx.is_closed())
+            .map(|r| r.tx.clone())
+    }
+
+    /// Replaces a running room's record after its settings changed, and
+    /// tells the room. Returns whether a room was running.
+    pub async fn refresh(&self, record: MeetingRecord) -> bool {
+        let settings = RoomSettings {
+            lobby: record.lobby,
+            guests_allowed: record.guests_allowed,
+            locked: record.locked,
+        };
+        let tx = {
+            let mut rooms = self.lock();
+            match rooms.get_mut(&record.id).filter(|r| !r.tx.is_closed()) {
+                Some(live) => {
+                    live.record = Arc::new(record);
+                    live.tx.clone()
+                }
+                None => return false,
+            }
+        };
+        // A room that just stopped needs no update: the next one loads the record.
+        tx.send(RoomRequest::Settings(settings)).await.is_ok()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MeetingId, LiveRoom>> {
+        // The map stays consistent even if a holder panicked: every update is one insert or remove.
+        self.rooms.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -200,7 +248,7 @@ async fn run_room(
     metrics.meetings.dec();
     let mut rooms = rooms.lock().unwrap_or_else(|p| p.into_inner());
     // Only remove the entry if it is still this (now closed) room's.
-    if rooms.get(&id).is_some_and(|tx| tx.is_closed()) {
+    if rooms.get(&id).is_some_and(|r| r.tx.is_closed()) {
         rooms.remove(&id);
     }
 }

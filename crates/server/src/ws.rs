@@ -376,19 +376,15 @@ impl SignalingConnection {
         meeting: MeetingId,
         passcode: Option<String>,
     ) -> (Phase, Flow) {
-        let record = match self.state.store.meeting(&meeting).await {
-            Ok(Some(record)) => record,
-            Ok(None) => {
-                let flow = self.meeting_error(MeetingsError::NotFound);
-                return (Phase::Identified(identity), flow);
-            }
+        let record = match self.state.meetings.record(&meeting).await {
+            Ok(record) => record,
             Err(e) => {
-                let flow = self.meeting_error(e.into());
+                let flow = self.meeting_error(e);
                 return (Phase::Identified(identity), flow);
             }
         };
         let is_owner = identity.account.as_ref() == Some(&record.host);
-        if let (Some(hash), false) = (record.passcode_hash, is_owner) {
+        if let (Some(hash), false) = (record.passcode_hash.clone(), is_owner) {
             let given = passcode.unwrap_or_default();
             let ok = given.len() <= proto::rest::MAX_PASSCODE_BYTES
                 && crate::auth::verify_secret(given, Some(hash))
@@ -406,14 +402,20 @@ impl SignalingConnection {
             }
         }
         // A room that is stopping drops our request; the next attempt starts a new one.
-        for _ in 0..3 {
-            let room = match self.state.meetings.room(&meeting).await {
-                Ok(room) => room,
-                Err(e) => {
-                    let flow = self.meeting_error(e);
-                    return (Phase::Identified(identity), flow);
-                }
-            };
+        let mut record = record;
+        for attempt in 0..3 {
+            if attempt > 0 {
+                // The room stopped under us, perhaps because the meeting
+                // ended: read the stored state again, never the cached copy.
+                record = match self.state.meetings.record(&meeting).await {
+                    Ok(record) => record,
+                    Err(e) => {
+                        let flow = self.meeting_error(e);
+                        return (Phase::Identified(identity), flow);
+                    }
+                };
+            }
+            let room = self.state.meetings.room(&record);
             let participant = ParticipantId::from_random(&random_bytes::<9>());
             let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
             let (reply, answer) = oneshot::channel();

@@ -463,3 +463,46 @@ async fn passcodes_and_guest_rules_are_enforced() {
     .unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn settings_changed_during_a_meeting_apply_at_once() {
+    let server = start().await;
+    let token = server.account("hostess").await;
+    let settings = NewMeeting {
+        lobby: Some(false),
+        ..NewMeeting::default()
+    };
+    let meeting = server.meeting(&token, settings).await;
+    let (mut host, _) = server.seated(&token, &meeting).await;
+    let url = server.url(&format!("/api/v1/meetings/{meeting}"));
+    let patched = server
+        .http
+        .patch(&url)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"passcode": "fresh passcode", "lobby": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(patched.status().is_success());
+
+    let mut guest = server.ws().await;
+    guest.hello_guest("Newcomer").await.unwrap();
+    join(&mut guest, &meeting).await;
+    assert_eq!(error_code(&mut guest).await, "wrong_passcode");
+    guest
+        .send(&ClientMessage::Join {
+            meeting_id: meeting.clone(),
+            passcode: Some("fresh passcode".into()),
+        })
+        .await
+        .unwrap();
+    let id = guest
+        .recv_until("waiting, now that the lobby is on", |m| match m {
+            ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    lobby_lists(&mut host, &id).await;
+    server.stop().await;
+}

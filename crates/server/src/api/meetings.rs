@@ -14,8 +14,6 @@ use storage::{MeetingChange, MeetingRecord};
 use super::accounts::random;
 use super::error::{ApiError, ApiJson, ApiPath};
 use crate::auth::{hash_secret, Caller};
-use crate::meetings::RoomRequest;
-use crate::room::RoomSettings;
 use crate::state::AppState;
 
 /// Create a meeting; the caller becomes its host.
@@ -124,15 +122,7 @@ pub async fn update_meeting(
         .meeting(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("meeting"))?;
-    if let Some(room) = state.meetings.live(&id) {
-        let settings = RoomSettings {
-            lobby: record.lobby,
-            guests_allowed: record.guests_allowed,
-            locked: record.locked,
-        };
-        // A room that just stopped needs no update: the next one loads the record.
-        let _ = room.send(RoomRequest::Settings(settings)).await;
-    }
+    state.meetings.refresh(record.clone()).await;
     Ok(ApiJson(meeting_view(record)))
 }
 
