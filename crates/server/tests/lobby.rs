@@ -109,13 +109,7 @@ async fn an_early_arrival_waits_for_the_host() {
     let mut early = server.ws().await;
     early.hello_token(&other).await.unwrap();
     join(&mut early, &meeting).await;
-    let early_id = early
-        .recv_until("waiting", |m| match m {
-            ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let early_id = expect_waiting(&mut early).await;
     assert!(matches!(
         early.recv_within(Duration::from_millis(300)).await,
         Err(client::ClientError::Timeout(_))
@@ -176,13 +170,7 @@ async fn a_removed_participant_cannot_rejoin_without_admission() {
     let mut again = server.ws().await;
     again.hello_token(&member).await.unwrap();
     join(&mut again, &meeting).await;
-    let again_id = again
-        .recv_until("waiting", |m| match m {
-            ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let again_id = expect_waiting(&mut again).await;
     let entry = lobby_lists(&mut host, &again_id).await;
     assert!(entry.previously_removed);
     host.send(&ClientMessage::Admit {
@@ -496,13 +484,7 @@ async fn settings_changed_during_a_meeting_apply_at_once() {
         })
         .await
         .unwrap();
-    let id = guest
-        .recv_until("waiting, now that the lobby is on", |m| match m {
-            ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
-            _ => None,
-        })
-        .await
-        .unwrap();
+    let id = expect_waiting(&mut guest).await;
     lobby_lists(&mut host, &id).await;
     server.stop().await;
 }

@@ -99,13 +99,7 @@ impl TestServer {
         let mut ws = self.ws().await;
         ws.hello_guest(name).await.unwrap();
         join(&mut ws, meeting).await;
-        let id = ws
-            .recv_until("waiting", |m| match m {
-                ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
-                _ => None,
-            })
-            .await
-            .unwrap();
+        let id = expect_waiting(&mut ws).await;
         (ws, id)
     }
 
@@ -133,6 +127,16 @@ pub async fn join(ws: &mut Signaling, meeting: &MeetingId) {
     })
     .await
     .unwrap();
+}
+
+/// Waits for `waiting` and returns the lobby id.
+pub async fn expect_waiting(ws: &mut Signaling) -> ParticipantId {
+    ws.recv_until("waiting", |m| match m {
+        ServerMessage::Waiting { participant_id, .. } => Some(participant_id.clone()),
+        _ => None,
+    })
+    .await
+    .unwrap()
 }
 
 pub async fn expect_joined(ws: &mut Signaling) -> Joined {
