@@ -150,12 +150,7 @@ impl Meetings {
         if let Some(live) = rooms.get(&record.id).filter(|r| !r.tx.is_closed()) {
             return live.tx.clone();
         }
-        let settings = RoomSettings {
-            lobby: record.lobby,
-            guests_allowed: record.guests_allowed,
-            locked: record.locked,
-        };
-        let room = Room::new(record.id.clone(), record.host.clone(), settings);
+        let room = Room::new(record.id.clone(), record.host.clone(), settings_of(record));
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
         let live = LiveRoom {
             tx: tx.clone(),
@@ -185,11 +180,7 @@ impl Meetings {
     /// Replaces a running room's record after its settings changed, and
     /// tells the room. Returns whether a room was running.
     pub async fn refresh(&self, record: MeetingRecord) -> bool {
-        let settings = RoomSettings {
-            lobby: record.lobby,
-            guests_allowed: record.guests_allowed,
-            locked: record.locked,
-        };
+        let settings = settings_of(&record);
         let tx = {
             let mut rooms = self.lock();
             match rooms.get_mut(&record.id).filter(|r| !r.tx.is_closed()) {
@@ -207,6 +198,15 @@ impl Meetings {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<MeetingId, LiveRoom>> {
         // The map stays consistent even if a holder panicked: every update is one insert or remove.
         self.rooms.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The live settings a room starts from or is updated to.
+fn settings_of(record: &MeetingRecord) -> RoomSettings {
+    RoomSettings {
+        lobby: record.lobby,
+        guests_allowed: record.guests_allowed,
+        locked: record.locked,
     }
 }
 

@@ -16,6 +16,29 @@ pub struct Quota {
     pub per_minute: u32,
 }
 
+impl Quota {
+    fn per_sec(self) -> f64 {
+        f64::from(self.per_minute.max(1)) / 60.0
+    }
+
+    /// Tokens in `bucket` at `now`, capped at the burst.
+    fn refilled(self, bucket: &Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        (bucket.tokens + elapsed * self.per_sec()).min(f64::from(self.burst.max(1)))
+    }
+
+    /// Ok if one token can be taken from `tokens`, else how long to wait.
+    fn take(self, tokens: f64) -> Result<(), RetryAfter> {
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(RetryAfter(Duration::from_secs_f64(
+                (1.0 - tokens) / self.per_sec(),
+            )))
+        }
+    }
+}
+
 /// Refused; try again after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub Duration);
@@ -45,40 +68,23 @@ impl<K: Hash + Eq> RateLimiter<K> {
     /// Takes one token for `key`, or says how long until one is available.
     pub fn check(&mut self, key: K, now: Instant) -> Result<(), RetryAfter> {
         self.sweep(now);
-        let per_sec = f64::from(self.quota.per_minute.max(1)) / 60.0;
-        let burst = f64::from(self.quota.burst.max(1));
+        let quota = self.quota;
         let bucket = self.buckets.entry(key).or_insert(Bucket {
-            tokens: burst,
+            tokens: f64::from(quota.burst.max(1)),
             at: now,
         });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_sec).min(burst);
+        bucket.tokens = quota.refilled(bucket, now);
         bucket.at = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(RetryAfter(Duration::from_secs_f64(
-                (1.0 - bucket.tokens) / per_sec,
-            )))
-        }
+        quota.take(bucket.tokens)?;
+        bucket.tokens -= 1.0;
+        Ok(())
     }
 
     /// Whether `check` would pass now, without taking a token.
     pub fn peek(&self, key: &K, now: Instant) -> Result<(), RetryAfter> {
-        let Some(bucket) = self.buckets.get(key) else {
-            return Ok(());
-        };
-        let per_sec = f64::from(self.quota.per_minute.max(1)) / 60.0;
-        let burst = f64::from(self.quota.burst.max(1));
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        let tokens = (bucket.tokens + elapsed * per_sec).min(burst);
-        if tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(RetryAfter(Duration::from_secs_f64(
-                (1.0 - tokens) / per_sec,
-            )))
+        match self.buckets.get(key) {
+            Some(bucket) => self.quota.take(self.quota.refilled(bucket, now)),
+            None => Ok(()),
         }
     }
 
@@ -96,11 +102,8 @@ impl<K: Hash + Eq> RateLimiter<K> {
             return;
         }
         self.last_sweep = Some(now);
-        let per_sec = f64::from(self.quota.per_minute.max(1)) / 60.0;
-        let burst = f64::from(self.quota.burst.max(1));
-        self.buckets.retain(|_, b| {
-            b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * per_sec < burst
-        });
+        let (quota, burst) = (self.quota, f64::from(self.quota.burst.max(1)));
+        self.buckets.retain(|_, b| quota.refilled(b, now) < burst);
     }
 }
 

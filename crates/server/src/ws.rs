@@ -14,9 +14,9 @@ use proto::signaling::{
     ClientMessage, ErrorCode, HelloAuth, ServerMessage, MAX_MESSAGE_BYTES, MAX_REASON_CHARS,
     PROTOCOL_VERSION,
 };
-use rand::RngCore;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::{random_bytes, random_token};
 use crate::meetings::{Connection, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE};
 use crate::rate_limit::{Quota, RateLimiter};
 use crate::room::{Arrival, Command, Person, RoomError};
@@ -60,8 +60,8 @@ struct Identity {
 enum Phase {
     AwaitingHello,
     Identified(Identity),
+    /// Identity is no longer needed here: the room knows who holds the seat.
     InMeeting {
-        identity: Identity,
         room: mpsc::Sender<RoomRequest>,
         participant: ParticipantId,
     },
@@ -234,11 +234,7 @@ impl SignalingConnection {
                     Flow::Continue
                 }
             },
-            Phase::InMeeting {
-                identity,
-                room,
-                participant,
-            } => {
+            Phase::InMeeting { room, participant } => {
                 let command = self.command(message);
                 let flow = match command {
                     Some(command) => {
@@ -255,11 +251,7 @@ impl SignalingConnection {
                     }
                     None => Flow::Continue,
                 };
-                self.phase = Phase::InMeeting {
-                    identity,
-                    room,
-                    participant,
-                };
+                self.phase = Phase::InMeeting { room, participant };
                 flow
             }
         }
@@ -421,7 +413,7 @@ impl SignalingConnection {
             let (reply, answer) = oneshot::channel();
             let arrival = Arrival {
                 participant_id: participant.clone(),
-                resume_token: resume_token(),
+                resume_token: random_token(),
                 person: Person {
                     account: identity.account.clone(),
                     display_name: identity.display_name.clone(),
@@ -439,11 +431,7 @@ impl SignalingConnection {
             match answer.await {
                 Ok(Ok(_placement)) => {
                     self.outbound = Some(rx);
-                    let phase = Phase::InMeeting {
-                        identity,
-                        room,
-                        participant,
-                    };
+                    let phase = Phase::InMeeting { room, participant };
                     return (phase, Flow::Continue);
                 }
                 Ok(Err(e)) => {
@@ -471,7 +459,7 @@ impl SignalingConnection {
                 let request = RoomRequest::Resume {
                     token,
                     account: identity.account.clone(),
-                    fresh_token: resume_token(),
+                    fresh_token: random_token(),
                     conn: Connection { id: self.id, tx },
                     reply,
                 };
@@ -487,11 +475,7 @@ impl SignalingConnection {
         match answer {
             Ok((room, participant, rx)) => {
                 self.outbound = Some(rx);
-                let phase = Phase::InMeeting {
-                    identity,
-                    room,
-                    participant,
-                };
+                let phase = Phase::InMeeting { room, participant };
                 (phase, Flow::Continue)
             }
             Err(e) => {
@@ -519,15 +503,4 @@ async fn recv(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outboun
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
-}
-
-fn random_bytes<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes
-}
-
-fn resume_token() -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random_bytes::<32>())
 }

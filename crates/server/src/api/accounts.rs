@@ -15,11 +15,10 @@ use proto::rest::{
     ProfileUpdate, Session, MAX_AVATAR_BYTES, MAX_DISPLAY_NAME_CHARS, MAX_PASSWORD_BYTES,
     MIN_PASSWORD_CHARS,
 };
-use rand::RngCore;
 use storage::{AccountRecord, IdentityKeyRow, NewAccountRecord, StoreError};
 
 use super::error::{ApiError, ApiJson, ApiPath};
-use crate::auth::{hash_secret, new_token, verify_secret, Caller};
+use crate::auth::{hash_secret, new_token, random_bytes, verify_secret, Caller};
 use crate::avatar;
 use crate::state::AppState;
 
@@ -44,7 +43,7 @@ pub async fn create_account(
     let username = clean_username(&body.username)?;
     check_password(&body.password)?;
     let record = NewAccountRecord {
-        id: AccountId::from_random(&random::<16>()),
+        id: AccountId::from_random(&random_bytes::<16>()),
         username,
         password_hash: hash_secret(body.password).await?,
         created_at: crate::unix_now(),
@@ -382,10 +381,4 @@ pub fn clean_display_name(raw: &str) -> Result<String, String> {
         return Err("a display name may not contain control characters".into());
     }
     Ok(name.to_owned())
-}
-
-pub(crate) fn random<const N: usize>() -> [u8; N] {
-    let mut bytes = [0u8; N];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    bytes
 }

@@ -11,9 +11,8 @@ use proto::rest::{
 };
 use storage::{MeetingChange, MeetingRecord};
 
-use super::accounts::random;
 use super::error::{ApiError, ApiJson, ApiPath};
-use crate::auth::{hash_secret, Caller};
+use crate::auth::{hash_secret, random_bytes, Caller};
 use crate::state::AppState;
 
 /// Create a meeting; the caller becomes its host.
@@ -31,7 +30,7 @@ pub async fn create_meeting(
         _ => None,
     };
     let record = MeetingRecord {
-        id: MeetingId::from_random(&random::<16>()),
+        id: MeetingId::from_random(&random_bytes::<16>()),
         host: caller.account,
         lobby: body.lobby.unwrap_or(true),
         guests_allowed: body.guests_allowed.unwrap_or(true),
@@ -70,12 +69,7 @@ pub async fn meeting(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<MeetingId>,
 ) -> Result<ApiJson<Meeting>, ApiError> {
-    let record = state
-        .store
-        .meeting(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("meeting"))?;
-    Ok(ApiJson(meeting_view(record)))
+    Ok(ApiJson(meeting_view(stored_meeting(&state, &id).await?)))
 }
 
 /// Change a meeting's settings (its host only). A running meeting applies
@@ -92,11 +86,7 @@ pub async fn update_meeting(
     ApiPath(id): ApiPath<MeetingId>,
     ApiJson(body): ApiJson<MeetingUpdate>,
 ) -> Result<ApiJson<Meeting>, ApiError> {
-    let record = state
-        .store
-        .meeting(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("meeting"))?;
+    let record = stored_meeting(&state, &id).await?;
     if record.host != caller.account {
         return Err(ApiError::forbidden("only the meeting's host may change it"));
     }
@@ -117,13 +107,18 @@ pub async fn update_meeting(
             .transpose()?,
     };
     state.store.update_meeting(&id, &change).await?;
-    let record = state
-        .store
-        .meeting(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("meeting"))?;
+    // Read back what was stored: absent fields kept their values.
+    let record = stored_meeting(&state, &id).await?;
     state.meetings.refresh(record.clone()).await;
     Ok(ApiJson(meeting_view(record)))
+}
+
+async fn stored_meeting(state: &AppState, id: &MeetingId) -> Result<MeetingRecord, ApiError> {
+    state
+        .store
+        .meeting(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("meeting"))
 }
 
 fn check_passcode(passcode: String) -> Result<String, ApiError> {
