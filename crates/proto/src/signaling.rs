@@ -17,6 +17,9 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Longest free-text reason (deny, remove), in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
+/// Longest SDP offer or answer, in bytes.
+pub const MAX_SDP_BYTES: usize = 32 * 1024;
+
 /// How a client proves who it is in `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -103,6 +106,44 @@ pub enum ClientMessage {
     Leave,
     /// Keep-alive; answered with `pong`.
     Ping,
+    /// An SDP offer for this participant's media session (ICE-lite, BUNDLE,
+    /// rtcp-mux). Only seated participants may send one. Also used for an ICE
+    /// restart and to add or remove the client's own tracks.
+    MediaOffer {
+        /// The offer, at most [`MAX_SDP_BYTES`].
+        sdp: String,
+    },
+    /// The answer to a server's `media_offer`.
+    MediaAnswer {
+        /// The answer, at most [`MAX_SDP_BYTES`].
+        sdp: String,
+    },
+    /// The largest video this subscriber wants of one remote track; the SFU
+    /// never sends a larger spatial layer than this (it may send smaller ones
+    /// when bandwidth is short).
+    VideoPreference {
+        /// Whose track.
+        participant_id: ParticipantId,
+        /// Camera or screen.
+        source: MediaSource,
+        /// Height in pixels of the largest layer wanted; 0 pauses the track.
+        max_height: u32,
+    },
+    /// Host: stop forwarding these of a participant's sources at the SFU. The
+    /// participant cannot undo it; only a host can, with `lift_mute`.
+    Mute {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Which sources.
+        media: Vec<MediaSource>,
+    },
+    /// Host: allow these sources of a participant to be forwarded again.
+    LiftMute {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Which sources.
+        media: Vec<MediaSource>,
+    },
 }
 
 /// The `type` of every [`ClientMessage`], for telling unknown types from malformed ones.
@@ -122,6 +163,11 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "lower_hand",
     "leave",
     "ping",
+    "media_offer",
+    "media_answer",
+    "video_preference",
+    "mute",
+    "lift_mute",
 ];
 
 /// Why a client message was refused before any meeting logic saw it.
@@ -246,6 +292,32 @@ pub struct Participant {
     pub hand_raised: bool,
     /// False while the connection is dropped and the seat is held for a resume.
     pub connected: bool,
+    /// Sources a host has muted at the SFU; nothing of these is forwarded.
+    #[serde(default)]
+    pub host_muted: Vec<MediaSource>,
+}
+
+/// What a media track carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaSource {
+    /// Microphone (Opus).
+    Audio,
+    /// Camera (VP9).
+    Video,
+    /// Screen share (VP9).
+    Screen,
+}
+
+/// One remote track a subscriber receives, so it can tell whose media arrives on which `mid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    /// The SDP media id the track arrives on in this subscriber's session.
+    pub mid: String,
+    /// Whose track.
+    pub participant_id: ParticipantId,
+    /// What it carries.
+    pub source: MediaSource,
 }
 
 /// One person waiting in the lobby, as hosts see them.
@@ -318,6 +390,8 @@ pub enum ErrorCode {
     ResumeFailed,
     /// The server is shutting down.
     ShuttingDown,
+    /// An SDP offer or answer was refused (unparseable, unsupported, or not expected now).
+    MediaRejected,
 }
 
 /// Messages from the server to a client.
@@ -404,6 +478,29 @@ pub enum ServerMessage {
     },
     /// Answer to `ping`.
     Pong,
+    /// The SFU's offer, when it adds or removes tracks this participant
+    /// receives; answer with `media_answer`. The server never has two offers
+    /// outstanding; if a client offer crosses one, the server drops its own,
+    /// answers the client's and offers again afterwards.
+    MediaOffer {
+        /// The offer.
+        sdp: String,
+    },
+    /// The SFU's answer to the client's `media_offer`.
+    MediaAnswer {
+        /// The answer.
+        sdp: String,
+    },
+    /// Every remote track this participant now receives; sent whenever it changes.
+    MediaTracks {
+        /// The tracks.
+        tracks: Vec<TrackInfo>,
+    },
+    /// The loudest speakers right now, loudest first (at most three); sent when it changes.
+    ActiveSpeakers {
+        /// Who.
+        participant_ids: Vec<ParticipantId>,
+    },
     /// Something you sent was refused; the connection stays open unless a close follows.
     Error {
         /// Stable code.
@@ -467,6 +564,11 @@ mod tests {
             r#"{"type":"lower_hand"}"#,
             r#"{"type":"leave"}"#,
             r#"{"type":"ping"}"#,
+            r#"{"type":"media_offer","sdp":"v=0"}"#,
+            r#"{"type":"media_answer","sdp":"v=0"}"#,
+            r#"{"type":"video_preference","participant_id":"AAAAAAAAAAAA","source":"video","max_height":360}"#,
+            r#"{"type":"mute","participant_id":"AAAAAAAAAAAA","media":["audio"]}"#,
+            r#"{"type":"lift_mute","participant_id":"AAAAAAAAAAAA","media":["audio","video"]}"#,
         ];
         assert_eq!(bodies.len(), CLIENT_MESSAGE_TYPES.len());
         for body in bodies {

@@ -197,6 +197,7 @@ impl Seat {
             role: self.role,
             hand_raised: self.hand_raised,
             connected: self.dropped_until.is_none(),
+            host_muted: Vec::new(),
         }
     }
 }

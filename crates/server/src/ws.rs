@@ -289,6 +289,17 @@ impl SignalingConnection {
             ClientMessage::RaiseHand => Command::SetHand(true),
             ClientMessage::LowerHand => Command::SetHand(false),
             ClientMessage::Leave => Command::Leave,
+            ClientMessage::MediaOffer { .. }
+            | ClientMessage::MediaAnswer { .. }
+            | ClientMessage::VideoPreference { .. }
+            | ClientMessage::Mute { .. }
+            | ClientMessage::LiftMute { .. } => {
+                self.error(
+                    ErrorCode::MediaRejected,
+                    "this server does not route media yet (issue #3)",
+                );
+                return None;
+            }
             ClientMessage::Hello { .. }
             | ClientMessage::Join { .. }
             | ClientMessage::Resume { .. }
