@@ -374,6 +374,14 @@ impl Oversight {
     ) -> Logged<RequestHash> {
         let request = signed.request();
         let hash = signed.hash();
+        // A malformed request has no valid entry form; like an unsigned one it
+        // is rejected without an entry, so the log holds only entries that
+        // decode.
+        if let Err(error) = request.validate() {
+            return Logged::unlogged(Violation::Malformed {
+                reason: error.to_string(),
+            });
+        }
         let Some(requester) = self.staff.member(&request.requester) else {
             return Logged::unlogged(Violation::UnknownStaff {
                 staff: request.requester.clone(),
