@@ -434,3 +434,99 @@ pub(crate) fn participants(certificate: &QuorumCertificate) -> BTreeSet<StaffId>
         )
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::content_digest;
+    use crate::jurisdiction::Region;
+    use crate::policy::tests::simple;
+
+    fn request(action: Action, evidence: Vec<EvidenceRecord>) -> Request {
+        let region = if action.kind().has_user_subject() {
+            Region::Country("DE".parse().unwrap())
+        } else {
+            Region::Global
+        };
+        Request {
+            action,
+            region,
+            reasons: "reasons".into(),
+            evidence,
+            requester: "alice".parse().unwrap(),
+            filed_at: 0,
+            notice_delay_secs: 0,
+            nonce: [0; 32],
+        }
+    }
+
+    fn franked(sender: &str, meeting: &str) -> EvidenceRecord {
+        EvidenceRecord::FrankedMessage {
+            sender: sender.parse().unwrap(),
+            meeting: meeting_digest(&meeting.parse().unwrap()),
+            sent_at_millis: 0,
+            content: content_digest(b"x"),
+        }
+    }
+
+    #[test]
+    fn franked_evidence_to_end_a_meeting_must_come_from_it() {
+        let (m1, m2, x) = (
+            "MMMMMMMMMMMMMMMMMMMMM1",
+            "MMMMMMMMMMMMMMMMMMMMM2",
+            "XXXXXXXXXXXXXXXXXXXXXX",
+        );
+        let mut policy = simple(2, 2);
+        policy.verified_evidence = true;
+        let end = |evidence| {
+            request(
+                Action::EndMeeting {
+                    meeting: m1.parse().unwrap(),
+                },
+                evidence,
+            )
+        };
+        assert_eq!(check_evidence(&end(vec![franked(x, m1)]), &policy), Ok(()));
+        assert_eq!(
+            check_evidence(&end(vec![franked(x, m2)]), &policy),
+            Err(Violation::EvidenceFromOtherMeeting)
+        );
+        assert_eq!(
+            check_evidence(&end(vec![EvidenceRecord::text("t")]), &policy),
+            Err(Violation::VerifiedEvidenceRequired {
+                action: ActionKind::EndMeeting
+            })
+        );
+    }
+
+    #[test]
+    fn mixed_evidence_about_someone_else_is_refused_even_beside_good_evidence() {
+        let (h, x, m) = (
+            "HHHHHHHHHHHHHHHHHHHHHH",
+            "XXXXXXXXXXXXXXXXXXXXXX",
+            "MMMMMMMMMMMMMMMMMMMMMM",
+        );
+        let suspend = request(
+            Action::SuspendAccount {
+                account: h.parse().unwrap(),
+            },
+            vec![franked(h, m), franked(x, m)],
+        );
+        assert!(matches!(
+            check_evidence(&suspend, &simple(2, 2)),
+            Err(Violation::EvidenceAboutOther { .. })
+        ));
+        let remove = request(
+            Action::RemoveStaff {
+                staff: "bob".parse().unwrap(),
+            },
+            vec![franked(x, m)],
+        );
+        assert_eq!(
+            check_evidence(&remove, &simple(2, 2)),
+            Err(Violation::EvidenceNotApplicable {
+                action: ActionKind::RemoveStaff
+            })
+        );
+    }
+}
