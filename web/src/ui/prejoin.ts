@@ -134,8 +134,12 @@ function preJoin(ctx: AppContext, container: HTMLElement, meeting: Meeting, titl
     fill(microphoneSelect, microphones, choice.microphoneId ?? track("audio"), "Microphone");
   };
 
-  const reopen = async () => {
+  // Joining waits for the camera being opened, so the meeting starts with the chosen media.
+  let opening: Promise<void> = Promise.resolve();
+  const reopen = () => (opening = opening.then(open));
+  const open = async () => {
     stopStream(media.stream);
+    media = { stream: null, problem: null };
     media = await openMedia(choice);
     if (released) {
       stopStream(media.stream);
@@ -190,7 +194,9 @@ function preJoin(ctx: AppContext, container: HTMLElement, meeting: Meeting, titl
   });
   renderIdentity();
 
-  const join = () => {
+  const join = async () => {
+    await opening;
+    if (released) return;
     error.textContent = "";
     const guest = !account || asGuest.checked;
     const displayName = name.value.trim();
@@ -222,7 +228,7 @@ function preJoin(ctx: AppContext, container: HTMLElement, meeting: Meeting, titl
         field("Microphone", microphoneSelect)),
       h("section", { class: "card", "aria-labelledby": "join-heading" },
         h("h2", { id: "join-heading" }, "Join"),
-        h("form", { "aria-label": "Join the meeting", onsubmit: (e) => (e.preventDefault(), join()) },
+        h("form", { "aria-label": "Join the meeting", onsubmit: (e) => (e.preventDefault(), void join()) },
           identity,
           meeting.settings.passcode_required ? field("Passcode", passcode) : null,
           meeting.settings.lobby ? h("p", { class: "hint" }, "A host will let you in.") : null,
