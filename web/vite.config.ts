@@ -10,6 +10,10 @@ export default defineConfig({
     sourcemap: false,
   },
   worker: { format: "es" },
+  // `npm run dev`: the API and signaling of a `conclave serve` on the default port.
+  server: {
+    proxy: { "/api": { target: "http://127.0.0.1:8080", ws: true } },
+  },
   test: {
     projects: [
       {

@@ -79,6 +79,27 @@ describe("serving the client", () => {
   });
 });
 
+describe("end-to-end encrypted video in this Chromium", () => {
+  it("sends VP9 through the SFrame worker and decodes it after decryption", async () => {
+    const page = await host.context.newPage();
+    try {
+      await page.goto(`${server.base}/check`);
+      const result = page.locator(".check-result[data-ok]");
+      await result.waitFor({ timeout: 30_000 });
+      const figure = async (name: string) => (await page.locator(`[data-figure="${name}"]`).textContent()) ?? "";
+      const figures = { codec: await figure("codec"), encrypted: Number(await figure("encrypted")), decrypted: Number(await figure("decrypted")), decoded: Number(await figure("decoded")) };
+      await page.screenshot({ path: artifactPath("browser-check.png") });
+      expect(figures.codec.toLowerCase()).toBe("video/vp9");
+      expect(figures.encrypted).toBeGreaterThan(0);
+      expect(figures.decrypted).toBeGreaterThan(0);
+      expect(figures.decoded).toBeGreaterThan(0);
+      expect(await result.getAttribute("data-ok")).toBe("true");
+    } finally {
+      await page.close();
+    }
+  });
+});
+
 describe("a meeting between a host and a guest", () => {
   it("lets the host register and create a meeting with an encrypted title", async () => {
     await hostPage.goto(`${server.base}/`);

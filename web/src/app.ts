@@ -1,11 +1,12 @@
 /**
  * The application shell: who is signed in, which screen shows, and navigation between them.
- * Routes: `/` (home) and `/m/<meeting id>` (pre-join, lobby, meeting); the invite key stays in
+ * Routes: `/` (home), `/m/<meeting id>` (pre-join, lobby, meeting) and `/check` (browser check); the invite key stays in
  * the fragment, which no request carries.
  */
 
 import { Api, ApiError } from "./api";
 import type { Account } from "./proto/wire";
+import { renderCheck } from "./ui/check";
 import { renderHome } from "./ui/home";
 import { renderPreJoin } from "./ui/prejoin";
 import { h, replace } from "./ui/dom";
@@ -79,6 +80,8 @@ export class App implements AppContext {
       this.cleanup = renderPreJoin(this, container, meeting[1], key);
     } else if (location.pathname === "/") {
       this.cleanup = renderHome(this, container);
+    } else if (location.pathname === "/check") {
+      this.cleanup = renderCheck(this, container);
     } else {
       replace(
         container,

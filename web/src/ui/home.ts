@@ -13,6 +13,7 @@ export function renderHome(ctx: AppContext, container: HTMLElement): () => void 
       container,
       h("header", { class: "brand" }, h("h1", {}, "Conclave"), h("p", { class: "tagline" }, "Video meetings the people who run the server cannot watch.")),
       h("div", { class: "home-grid" }, createSection(ctx, render), joinSection(ctx)),
+      h("p", { class: "hint" }, h("a", { href: "/check", onclick: (e) => (e.preventDefault(), ctx.navigate("/check")) }, "Check this browser"), " for end-to-end encrypted video."),
     );
   };
   render();
