@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test of the project. Safe to run on a fresh machine: it checks
-# for what it needs and says what is missing.
+# Runs every test of the project. Safe to run on a fresh machine: it installs
+# what it needs from Debian's packages (scripts/setup.sh) and says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh
 
 # PostgreSQL: the storage suite runs against it when this URL is set. CI sets
 # it; locally it defaults to the service this machine runs, if it answers.
@@ -20,4 +22,16 @@ if [[ -z "${CONCLAVE_TEST_VECTORS:-}" && ! -d ../shared/test-vectors ]]; then
   exit 1
 fi
 
+# The web client: packages, type check and bundle first, so that the server
+# built by the Rust tests embeds this tree's client.
+if ! command -v npm >/dev/null; then
+  echo "error: npm is missing; the web client needs Node.js 20.19 or later with npm" >&2
+  exit 1
+fi
+(cd web && npm ci --no-audit --no-fund && npm run build)
+
 cargo test --workspace --locked
+
+# Web unit tests (SFrame vectors, the Rust<->TypeScript cross test, state), then
+# the browser tests in Debian's Chromium against a real `conclave serve`.
+(cd web && npx vitest run --project unit && npx vitest run --project browser)

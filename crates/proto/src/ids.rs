@@ -83,6 +83,7 @@ macro_rules! opaque_id {
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
         #[serde(try_from = "String", into = "String")]
         #[schema(value_type = String)]
+        #[cfg_attr(test, derive(ts_rs::TS))]
         pub struct $name(String);
 
         impl $name {

@@ -23,3 +23,5 @@
 pub mod ids;
 pub mod rest;
 pub mod signaling;
+#[cfg(test)]
+mod typescript;

@@ -23,6 +23,7 @@ pub const MAX_PASSCODE_BYTES: usize = 128;
 
 /// Every error response: a stable machine-readable code and a sentence for people.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ErrorBody {
     /// Stable code, e.g. `invalid_credentials`, `payload_too_large`.
     pub error: String,
@@ -32,6 +33,7 @@ pub struct ErrorBody {
 
 /// `POST /api/v1/accounts`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     /// 3 to 32 characters of `a-z`, `0-9`, `.`, `_`, `-`; stored lowercase.
@@ -42,6 +44,7 @@ pub struct NewAccount {
 
 /// An account as its owner sees it.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Account {
     /// Stable account id.
     pub id: AccountId,
@@ -57,6 +60,7 @@ pub struct Account {
 
 /// `POST /api/v1/sessions`: log in.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct NewSession {
     /// Login name.
@@ -67,6 +71,7 @@ pub struct NewSession {
 
 /// A bearer token for `Authorization: Bearer <token>`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Session {
     /// 256 random bits, URL-safe base64. The server keeps only its hash.
     pub token: String,
@@ -78,6 +83,7 @@ pub struct Session {
 
 /// `PATCH /api/v1/accounts/me`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// New display name (1 to 64 characters, no control characters), or null to clear it.
@@ -86,6 +92,7 @@ pub struct ProfileUpdate {
 
 /// `PUT /api/v1/accounts/me/identity-key`: register or change the account's identity key.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct IdentityKeyRegistration {
     /// Ed25519 public key, 32 bytes, base64.
@@ -98,6 +105,7 @@ pub struct IdentityKeyRegistration {
 
 /// One entry of the key directory: an account's identity key from `created_at` on.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct IdentityKeyRecord {
     /// Whose key.
     pub account_id: AccountId,
@@ -111,6 +119,7 @@ pub struct IdentityKeyRecord {
 
 /// `POST /api/v1/meetings`. Every field is optional; defaults are the safe ones.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct NewMeeting {
     /// Whether arrivals wait in the lobby for a host (default true).
@@ -126,6 +135,7 @@ pub struct NewMeeting {
 
 /// `PATCH /api/v1/meetings/{id}`: change settings (host only). Absent fields stay as they are.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS), ts(optional_fields = nullable))]
 #[serde(deny_unknown_fields)]
 pub struct MeetingUpdate {
     /// Lobby on or off.
@@ -142,6 +152,7 @@ pub struct MeetingUpdate {
 
 /// Public settings of a meeting.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct MeetingSettings {
     /// Arrivals wait in the lobby.
     pub lobby: bool,
@@ -155,6 +166,7 @@ pub struct MeetingSettings {
 
 /// A meeting as anyone holding its id sees it: the id is the capability.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Meeting {
     /// Opaque id (128 random bits).
     pub id: MeetingId,
@@ -170,6 +182,7 @@ pub struct Meeting {
 
 /// `GET /healthz`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Health {
     /// `ok` when the server can reach its database.
     pub status: String,

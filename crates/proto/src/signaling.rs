@@ -22,6 +22,7 @@ pub const MAX_SDP_BYTES: usize = 32 * 1024;
 
 /// How a client proves who it is in `hello`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum HelloAuth {
     /// A session token from `POST /api/v1/sessions`.
@@ -38,6 +39,7 @@ pub enum HelloAuth {
 
 /// Messages from a client to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message of every connection.
@@ -53,6 +55,7 @@ pub enum ClientMessage {
         meeting_id: MeetingId,
         /// The passcode, if the meeting has one.
         #[serde(default)]
+        #[cfg_attr(test, ts(optional = nullable))]
         passcode: Option<String>,
     },
     /// Take back a seat after a dropped connection (within 30 s).
@@ -80,6 +83,7 @@ pub enum ClientMessage {
         participant_id: ParticipantId,
         /// Shown to them.
         #[serde(default)]
+        #[cfg_attr(test, ts(optional = nullable))]
         reason: Option<String>,
     },
     /// Host: nobody new may ask to join.
@@ -258,6 +262,7 @@ impl ClientMessage {
 
 /// A participant's powers in a meeting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Runs the meeting: the owner, or whoever was promoted when the last host left.
@@ -277,6 +282,7 @@ impl Role {
 
 /// One seated participant, as the roster shows them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct Participant {
     /// Id in this meeting.
     pub id: ParticipantId,
@@ -299,6 +305,7 @@ pub struct Participant {
 
 /// What a media track carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum MediaSource {
     /// Microphone (Opus).
@@ -311,6 +318,7 @@ pub enum MediaSource {
 
 /// One remote track a subscriber receives, so it can tell whose media arrives on which `mid`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TrackInfo {
     /// The SDP media id the track arrives on in this subscriber's session.
     pub mid: String,
@@ -322,6 +330,7 @@ pub struct TrackInfo {
 
 /// One person waiting in the lobby, as hosts see them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct LobbyEntry {
     /// Id to admit or deny.
     pub id: ParticipantId,
@@ -337,6 +346,7 @@ pub struct LobbyEntry {
 
 /// Why a participant left the roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum LeaveReason {
     /// They left.
@@ -349,6 +359,7 @@ pub enum LeaveReason {
 
 /// Why the meeting ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// A host ended it.
@@ -357,6 +368,7 @@ pub enum EndReason {
 
 /// Stable error codes of [`ServerMessage::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorCode {
@@ -396,6 +408,7 @@ pub enum ErrorCode {
 
 /// Messages from the server to a client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMessage {
     /// Answer to `hello`.

@@ -33,6 +33,7 @@ pub mod metrics;
 pub mod rate_limit;
 pub mod room;
 pub mod state;
+pub mod web;
 pub mod ws;
 
 use std::future::Future;

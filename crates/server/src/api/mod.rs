@@ -6,8 +6,8 @@ pub mod error;
 pub mod meetings;
 
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use proto::rest::{ErrorBody, Health};
@@ -69,7 +69,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
             get(move || async move { axum::Json(doc) }),
         )
         .route("/metrics", get(metrics))
-        .fallback(not_found)
+        .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
@@ -105,6 +105,15 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.render(),
     )
+}
+
+/// Paths no route took: under `/api/` a JSON 404, elsewhere the web client.
+async fn fallback(method: Method, uri: Uri) -> Response {
+    let path = uri.path();
+    if path == "/api" || path.starts_with("/api/") {
+        return not_found().await.into_response();
+    }
+    crate::web::serve(&method, path)
 }
 
 async fn not_found() -> ApiError {

@@ -1,0 +1,58 @@
+/**
+ * What the E2EE status area and the participant badges show. Until the MLS group driver
+ * (issue #4) is wired in, the only honest status is "not encrypted": nothing here claims
+ * protection that does not exist.
+ *
+ * The MLS wiring plugs in by calling `MeetingView.setE2ee(status)` and
+ * `MeetingView.setVerification(participantId, verification)` (see `ui/meeting-view.ts`).
+ */
+
+/** The meeting's end-to-end encryption, as this browser knows it. */
+export type E2eeStatus =
+  /** No MLS group: media and messages are not end-to-end encrypted. */
+  | { state: "not_encrypted"; reason: string }
+  /** Joining or updating the MLS group. */
+  | { state: "establishing" }
+  /** In the MLS group at `epoch`; `safetyCode` is from the epoch authenticator. */
+  | { state: "encrypted"; epoch: bigint; safetyCode: string };
+
+/** A participant's key, as this browser's MLS state and the key directory say. */
+export type Verification =
+  /** Nothing known yet (no MLS group). */
+  | "unknown"
+  /** Their credential matches the account's published identity key. */
+  | "verified"
+  /** Their identity key differs from the one seen before. */
+  | "key_changed"
+  /** An ephemeral guest key: nobody vouches for it. */
+  | "guest_key";
+
+/** The status until MLS is wired in. */
+export const NOT_YET_ENCRYPTED: E2eeStatus = {
+  state: "not_encrypted",
+  reason: "End-to-end encryption is not active in this version: the MLS group is not set up yet, so the server could read media if it carried any.",
+};
+
+/** The short label of a status. */
+export function statusLabel(status: E2eeStatus): string {
+  switch (status.state) {
+    case "not_encrypted":
+      return "Not end-to-end encrypted";
+    case "establishing":
+      return "Setting up encryption…";
+    case "encrypted":
+      return "End-to-end encrypted";
+  }
+}
+
+/** The longer explanation shown in the status details. */
+export function statusDetail(status: E2eeStatus): string {
+  switch (status.state) {
+    case "not_encrypted":
+      return status.reason;
+    case "establishing":
+      return "Keys are being agreed with the other participants; media is held back until they are.";
+    case "encrypted":
+      return `Group epoch ${status.epoch}. Compare the safety code with the others out of band.`;
+  }
+}

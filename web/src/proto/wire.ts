@@ -1,0 +1,600 @@
+// Generated from crates/proto by `CONCLAVE_BLESS=1 cargo test -p proto typescript`.
+// Do not edit: change the Rust types and regenerate.
+
+/** Version of the signaling protocol; `hello` must carry it. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest signaling message either side may send, in bytes. */
+export const MAX_MESSAGE_BYTES = 65536;
+
+/** Longest free-text reason (deny, remove), in characters. */
+export const MAX_REASON_CHARS = 500;
+
+/** Longest SDP offer or answer, in bytes. */
+export const MAX_SDP_BYTES = 32768;
+
+/** Shortest accepted password, in characters. */
+export const MIN_PASSWORD_CHARS = 12;
+
+/** Longest display name, in characters. */
+export const MAX_DISPLAY_NAME_CHARS = 64;
+
+/** Largest encrypted meeting info blob, in bytes after base64 decoding. */
+export const MAX_ENCRYPTED_INFO_BYTES = 4096;
+
+/** Longest meeting passcode, in bytes. */
+export const MAX_PASSCODE_BYTES = 128;
+
+/**
+ * A meeting. Made from 16 random bytes (128 bits): knowing it is the
+ * capability to ask to join, so it must not be guessable.
+ */
+export type MeetingId = string;
+
+/**
+ * An account. Made from 16 random bytes; it never changes, unlike the
+ * username.
+ */
+export type AccountId = string;
+
+/**
+ * One participant's presence in one meeting (a lobby wait or a seat).
+ * Made from 9 random bytes; it is kept across a resume.
+ */
+export type ParticipantId = string;
+
+/**
+ * Every error response: a stable machine-readable code and a sentence for people.
+ */
+export type ErrorBody = { 
+/**
+ * Stable code, e.g. `invalid_credentials`, `payload_too_large`.
+ */
+error: string, 
+/**
+ * What went wrong, for a person.
+ */
+message: string, };
+
+/**
+ * `POST /api/v1/accounts`.
+ */
+export type NewAccount = { 
+/**
+ * 3 to 32 characters of `a-z`, `0-9`, `.`, `_`, `-`; stored lowercase.
+ */
+username: string, 
+/**
+ * At least 12 characters.
+ */
+password: string, };
+
+/**
+ * An account as its owner sees it.
+ */
+export type Account = { 
+/**
+ * Stable account id.
+ */
+id: AccountId, 
+/**
+ * Login name.
+ */
+username: string, 
+/**
+ * Name shown to others in meetings; the username when unset.
+ */
+display_name: string | null, 
+/**
+ * Whether an avatar has been uploaded.
+ */
+has_avatar: boolean, 
+/**
+ * When the account was made.
+ */
+created_at: number, };
+
+/**
+ * `POST /api/v1/sessions`: log in.
+ */
+export type NewSession = { 
+/**
+ * Login name.
+ */
+username: string, 
+/**
+ * Password.
+ */
+password: string, };
+
+/**
+ * A bearer token for `Authorization: Bearer <token>`.
+ */
+export type Session = { 
+/**
+ * 256 random bits, URL-safe base64. The server keeps only its hash.
+ */
+token: string, 
+/**
+ * The account it authenticates.
+ */
+account_id: AccountId, 
+/**
+ * After this time the token is refused.
+ */
+expires_at: number, };
+
+/**
+ * `PATCH /api/v1/accounts/me`.
+ */
+export type ProfileUpdate = { 
+/**
+ * New display name (1 to 64 characters, no control characters), or null to clear it.
+ */
+display_name?: string | null, };
+
+/**
+ * `PUT /api/v1/accounts/me/identity-key`: register or change the account's identity key.
+ */
+export type IdentityKeyRegistration = { 
+/**
+ * Ed25519 public key, 32 bytes, base64.
+ */
+public_key: string, 
+/**
+ * Ed25519 signature, base64, by that key over
+ * `"conclave identity key v1\n" || account id || "\n" || public key bytes`:
+ * proof that the caller holds the private key.
+ */
+signature: string, };
+
+/**
+ * One entry of the key directory: an account's identity key from `created_at` on.
+ */
+export type IdentityKeyRecord = { 
+/**
+ * Whose key.
+ */
+account_id: AccountId, 
+/**
+ * 1 for the first key, incremented by each change.
+ */
+version: number, 
+/**
+ * Ed25519 public key, base64.
+ */
+public_key: string, 
+/**
+ * When it was registered.
+ */
+created_at: number, };
+
+/**
+ * `POST /api/v1/meetings`. Every field is optional; defaults are the safe ones.
+ */
+export type NewMeeting = { 
+/**
+ * Whether arrivals wait in the lobby for a host (default true).
+ */
+lobby?: boolean | null, 
+/**
+ * Passcode to join (stored hashed); none by default.
+ */
+passcode?: string | null, 
+/**
+ * Whether people without an account may ask to join (default true).
+ */
+guests_allowed?: boolean | null, 
+/**
+ * Title and description, encrypted by the client with a key the server
+ * never sees (carried in the invite link's fragment); base64, at most 4 KiB decoded.
+ */
+encrypted_info?: string | null, };
+
+/**
+ * `PATCH /api/v1/meetings/{id}`: change settings (host only). Absent fields stay as they are.
+ */
+export type MeetingUpdate = { 
+/**
+ * Lobby on or off.
+ */
+lobby?: boolean | null, 
+/**
+ * New passcode; an empty string removes it.
+ */
+passcode?: string | null, 
+/**
+ * Guests allowed or not.
+ */
+guests_allowed?: boolean | null, 
+/**
+ * Locked: nobody new may ask to join.
+ */
+locked?: boolean | null, 
+/**
+ * New encrypted title/description blob.
+ */
+encrypted_info?: string | null, };
+
+/**
+ * Public settings of a meeting.
+ */
+export type MeetingSettings = { 
+/**
+ * Arrivals wait in the lobby.
+ */
+lobby: boolean, 
+/**
+ * A passcode is needed to join.
+ */
+passcode_required: boolean, 
+/**
+ * Guests may ask to join.
+ */
+guests_allowed: boolean, 
+/**
+ * Nobody new may ask to join.
+ */
+locked: boolean, };
+
+/**
+ * A meeting as anyone holding its id sees it: the id is the capability.
+ */
+export type Meeting = { 
+/**
+ * Opaque id (128 random bits).
+ */
+id: MeetingId, 
+/**
+ * Settings.
+ */
+settings: MeetingSettings, 
+/**
+ * Encrypted title/description blob, base64, if any.
+ */
+encrypted_info: string | null, 
+/**
+ * When it was made.
+ */
+created_at: number, 
+/**
+ * When a host or an order ended it; it cannot be joined after that.
+ */
+ended_at: number | null, };
+
+/**
+ * `GET /healthz`.
+ */
+export type Health = { 
+/**
+ * `ok` when the server can reach its database.
+ */
+status: string, 
+/**
+ * Server version.
+ */
+version: string, };
+
+/**
+ * How a client proves who it is in `hello`.
+ */
+export type HelloAuth = { "kind": "token", 
+/**
+ * The bearer token.
+ */
+token: string, } | { "kind": "guest", 
+/**
+ * 1 to 64 characters.
+ */
+display_name: string, };
+
+/**
+ * Messages from a client to the server.
+ */
+export type ClientMessage = { "type": "hello", 
+/**
+ * Must equal [`PROTOCOL_VERSION`].
+ */
+version: number, 
+/**
+ * Account token or guest name.
+ */
+auth: HelloAuth, } | { "type": "join", 
+/**
+ * Which meeting.
+ */
+meeting_id: MeetingId, 
+/**
+ * The passcode, if the meeting has one.
+ */
+passcode?: string | null, } | { "type": "resume", 
+/**
+ * Which meeting.
+ */
+meeting_id: MeetingId, 
+/**
+ * The token from `joined`.
+ */
+resume_token: string, } | { "type": "admit", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, } | { "type": "deny", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Shown to them.
+ */
+reason: string, } | { "type": "remove", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Shown to them.
+ */
+reason?: string | null, } | { "type": "lock" } | { "type": "unlock" } | { "type": "make_cohost", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, } | { "type": "request_unmute", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, } | { "type": "end_meeting" } | { "type": "raise_hand" } | { "type": "lower_hand" } | { "type": "leave" } | { "type": "ping" } | { "type": "media_offer", 
+/**
+ * The offer, at most [`MAX_SDP_BYTES`].
+ */
+sdp: string, } | { "type": "media_answer", 
+/**
+ * The answer, at most [`MAX_SDP_BYTES`].
+ */
+sdp: string, } | { "type": "video_preference", 
+/**
+ * Whose track.
+ */
+participant_id: ParticipantId, 
+/**
+ * Camera or screen.
+ */
+source: MediaSource, 
+/**
+ * Height in pixels of the largest layer wanted; 0 pauses the track.
+ */
+max_height: number, } | { "type": "mute", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Which sources.
+ */
+media: Array<MediaSource>, } | { "type": "lift_mute", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Which sources.
+ */
+media: Array<MediaSource>, };
+
+/**
+ * A participant's powers in a meeting.
+ */
+export type Role = "host" | "cohost" | "participant";
+
+/**
+ * One seated participant, as the roster shows them.
+ */
+export type Participant = { 
+/**
+ * Id in this meeting.
+ */
+id: ParticipantId, 
+/**
+ * Signed-in account, or none for a guest.
+ */
+account_id: AccountId | null, 
+/**
+ * Name to show.
+ */
+display_name: string, 
+/**
+ * True for guests; clients show them as such.
+ */
+guest: boolean, 
+/**
+ * Powers.
+ */
+role: Role, 
+/**
+ * Hand raised.
+ */
+hand_raised: boolean, 
+/**
+ * False while the connection is dropped and the seat is held for a resume.
+ */
+connected: boolean, 
+/**
+ * Sources a host has muted at the SFU; nothing of these is forwarded.
+ */
+host_muted: Array<MediaSource>, };
+
+/**
+ * What a media track carries.
+ */
+export type MediaSource = "audio" | "video" | "screen";
+
+/**
+ * One remote track a subscriber receives, so it can tell whose media arrives on which `mid`.
+ */
+export type TrackInfo = { 
+/**
+ * The SDP media id the track arrives on in this subscriber's session.
+ */
+mid: string, 
+/**
+ * Whose track.
+ */
+participant_id: ParticipantId, 
+/**
+ * What it carries.
+ */
+source: MediaSource, };
+
+/**
+ * One person waiting in the lobby, as hosts see them.
+ */
+export type LobbyEntry = { 
+/**
+ * Id to admit or deny.
+ */
+id: ParticipantId, 
+/**
+ * Signed-in account, or none for a guest.
+ */
+account_id: AccountId | null, 
+/**
+ * Name to show.
+ */
+display_name: string, 
+/**
+ * True for guests.
+ */
+guest: boolean, 
+/**
+ * True if a host removed them earlier in this meeting.
+ */
+previously_removed: boolean, };
+
+/**
+ * Why a participant left the roster.
+ */
+export type LeaveReason = "left" | "removed" | "timed_out";
+
+/**
+ * Why the meeting ended.
+ */
+export type EndReason = "ended_by_host";
+
+/**
+ * Stable error codes of [`ServerMessage::Error`].
+ */
+export type ErrorCode = "malformed_message" | "unknown_message_type" | "message_too_large" | "unsupported_version" | "unauthenticated" | "invalid_state" | "forbidden" | "not_found" | "meeting_ended" | "meeting_locked" | "guests_not_allowed" | "wrong_passcode" | "rate_limited" | "resume_failed" | "shutting_down" | "media_rejected";
+
+/**
+ * Messages from the server to a client.
+ */
+export type ServerMessage = { "type": "welcome", 
+/**
+ * The server's protocol version.
+ */
+version: number, 
+/**
+ * The signed-in account, or none for a guest.
+ */
+account_id: AccountId | null, 
+/**
+ * The name others will see.
+ */
+display_name: string, } | { "type": "waiting", 
+/**
+ * Which meeting.
+ */
+meeting_id: MeetingId, 
+/**
+ * Your id, as hosts see it.
+ */
+participant_id: ParticipantId, } | { "type": "joined", 
+/**
+ * Which meeting.
+ */
+meeting_id: MeetingId, 
+/**
+ * Your id.
+ */
+participant_id: ParticipantId, 
+/**
+ * Your powers.
+ */
+role: Role, 
+/**
+ * Send this in `resume` after a dropped connection.
+ */
+resume_token: string, 
+/**
+ * Everyone seated, you included.
+ */
+roster: Array<Participant>, 
+/**
+ * Whether the meeting is locked.
+ */
+locked: boolean, } | { "type": "denied", 
+/**
+ * Their reason.
+ */
+reason: string, } | { "type": "removed", 
+/**
+ * Their reason, if given.
+ */
+reason: string | null, } | { "type": "meeting_ended", 
+/**
+ * Why.
+ */
+reason: EndReason, } | { "type": "participant_joined", 
+/**
+ * Who.
+ */
+participant: Participant, } | { "type": "participant_updated", 
+/**
+ * Their new state.
+ */
+participant: Participant, } | { "type": "participant_left", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Why.
+ */
+reason: LeaveReason, } | { "type": "lobby_updated", 
+/**
+ * Everyone waiting, longest first.
+ */
+waiting: Array<LobbyEntry>, } | { "type": "lock_changed", 
+/**
+ * New state.
+ */
+locked: boolean, } | { "type": "unmute_requested", 
+/**
+ * Which host.
+ */
+by: ParticipantId, } | { "type": "pong" } | { "type": "media_offer", 
+/**
+ * The offer.
+ */
+sdp: string, } | { "type": "media_answer", 
+/**
+ * The answer.
+ */
+sdp: string, } | { "type": "media_tracks", 
+/**
+ * The tracks.
+ */
+tracks: Array<TrackInfo>, } | { "type": "active_speakers", 
+/**
+ * Who.
+ */
+participant_ids: Array<ParticipantId>, } | { "type": "error", 
+/**
+ * Stable code.
+ */
+code: ErrorCode, 
+/**
+ * What went wrong.
+ */
+message: string, };
+

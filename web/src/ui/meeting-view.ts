@@ -1,0 +1,462 @@
+/**
+ * The meeting: lobby wait, then the video grid, participant list, host controls, E2EE status
+ * and the reconnecting banner; the end screens when it is over.
+ *
+ * Plug-in points for media (#3) and MLS (#4), all on {@link MeetingView}:
+ * - `setRemoteStream(participantId, source, stream)`: show a remote track in its tile;
+ * - `addMessageListener(fn)`: every server message (`media_offer`, `media_answer`,
+ *   `media_tracks`, ...); `send(message)` to answer;
+ * - `setE2ee(status)` and `setVerification(participantId, verification)`: the E2EE status area
+ *   and the verified / key-changed badges;
+ * - `localStream()`: the camera and microphone chosen before joining.
+ */
+
+import type { AppContext } from "../app";
+import { NOT_YET_ENCRYPTED, statusDetail, statusLabel, type E2eeStatus, type Verification } from "../e2ee/status";
+import { MeetingConnection, signalingUrl } from "../meeting/connection";
+import { dismiss, moderates, type MeetingState } from "../meeting/state";
+import { stopStream, type MediaChoice, type OpenedMedia } from "../media/devices";
+import type { ClientMessage, HelloAuth, LobbyEntry, MediaSource, Participant, ServerMessage } from "../proto/wire";
+import { announce, button, field, h, replace, syncList } from "./dom";
+import { endScreen } from "./ended";
+import { titleText, type TitleState } from "./prejoin";
+
+/** Tiles per page of the video grid. */
+export const TILES_PER_PAGE = 9;
+
+export interface MeetingViewOptions {
+  meetingId: string;
+  title: TitleState;
+  auth: HelloAuth;
+  media: OpenedMedia & { choice: MediaChoice };
+  passcode: string | null;
+  /** Back to the pre-join screen, to ask again. */
+  rejoin: () => void;
+}
+
+type Mounted = "none" | "phase" | "meeting";
+
+export class MeetingView {
+  private readonly connection: MeetingConnection;
+  private readonly listeners: ((message: ServerMessage) => void)[] = [];
+  private readonly remoteStreams = new Map<string, MediaStream>();
+  private readonly verification = new Map<string, Verification>();
+  private e2ee: E2eeStatus = NOT_YET_ENCRYPTED;
+  private mounted: Mounted = "none";
+  private shownPhase = "";
+  private page = 0;
+  private stream: MediaStream | null;
+  private previous: MeetingState | null = null;
+
+  // Parts of the meeting layout, made once.
+  private readonly grid = h("div", { class: "grid", role: "list", "aria-label": "Participants' video" });
+  private readonly pager = h("div", { class: "pager" });
+  private readonly participantList = h("ul", { class: "participants" });
+  private readonly participantHeading = h("h2", { id: "participants-heading" }, "Participants");
+  private readonly lobbySection = h("section", { class: "lobby-list", "aria-labelledby": "lobby-heading" });
+  private readonly lobbyList = h("ul", {});
+  private readonly emptyLobby = h("p", { class: "hint" }, "Nobody is waiting.");
+  private readonly e2eeArea = h("section", { class: "e2ee", "aria-labelledby": "e2ee-heading" });
+  private readonly banner = h("div", { class: "banner", role: "status", "aria-live": "polite" });
+  private readonly notice = h("div", { class: "notice", role: "alert" });
+  private readonly toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Meeting controls" });
+  private readonly lockBadge = h("span", { class: "badge locked", hidden: true }, "Locked");
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly container: HTMLElement,
+    private readonly options: MeetingViewOptions,
+  ) {
+    this.stream = options.media.stream;
+    this.connection = new MeetingConnection({
+      url: signalingUrl(location),
+      auth: options.auth,
+      meetingId: options.meetingId,
+      passcode: options.passcode,
+      onState: (state) => this.render(state),
+      onMessage: (message) => {
+        for (const listener of this.listeners) listener(message);
+      },
+    });
+    this.render(this.connection.current());
+    this.connection.start();
+  }
+
+  /** Sends a signaling message; false if the connection is down. */
+  send(message: ClientMessage): boolean {
+    return this.connection.send(message);
+  }
+
+  /** Every server message from now on. */
+  addMessageListener(listener: (message: ServerMessage) => void): void {
+    this.listeners.push(listener);
+  }
+
+  /** The local camera and microphone stream, if any. */
+  localStream(): MediaStream | null {
+    return this.stream;
+  }
+
+  /** Shows (or, with null, removes) a remote participant's media in their tile. */
+  setRemoteStream(participantId: string, source: MediaSource, stream: MediaStream | null): void {
+    const key = `${participantId}/${source === "screen" ? "screen" : "camera"}`;
+    if (stream) this.remoteStreams.set(key, stream);
+    else this.remoteStreams.delete(key);
+    this.refresh();
+  }
+
+  /** The E2EE status area. */
+  setE2ee(status: E2eeStatus): void {
+    this.e2ee = status;
+    this.refresh();
+  }
+
+  /** A participant's verification badge. */
+  setVerification(participantId: string, verification: Verification): void {
+    this.verification.set(participantId, verification);
+    this.refresh();
+  }
+
+  /** Leaves and releases the camera; the screen is being left. */
+  close(): void {
+    if (this.connection.current().phase.name !== "ended") this.connection.leave();
+    stopStream(this.stream);
+    this.stream = null;
+  }
+
+  private refresh(): void {
+    this.render(this.connection.current());
+  }
+
+  private render(state: MeetingState): void {
+    const phase = state.phase;
+    if (phase.name === "joined" || phase.name === "reconnecting") {
+      if (this.mounted !== "meeting") this.mountMeeting();
+      this.updateMeeting(state);
+    } else {
+      const key = phase.name === "passcode" ? `passcode-${phase.wrong}` : phase.name;
+      if (this.mounted !== "phase" || this.shownPhase !== key) this.renderPhase(state);
+    }
+    this.announceChanges(state);
+    this.previous = state;
+  }
+
+  private renderPhase(state: MeetingState): void {
+    const phase = state.phase;
+    this.mounted = "phase";
+    this.shownPhase = phase.name === "passcode" ? `passcode-${phase.wrong}` : phase.name;
+    const title = titleText(this.options.title);
+    switch (phase.name) {
+      case "connecting":
+        replace(this.container, h("section", { class: "card waiting" }, h("h1", {}, "Connecting…"), h("p", {}, title)));
+        this.ctx.screen("Connecting");
+        return;
+      case "passcode": {
+        const input = h("input", { type: "password", name: "passcode", required: true, maxlength: 128, autocomplete: "off" });
+        replace(
+          this.container,
+          h("section", { class: "card" },
+            h("h1", {}, "This meeting needs a passcode"),
+            phase.wrong ? h("p", { class: "error", role: "alert" }, "That passcode was wrong.") : null,
+            h("form", { onsubmit: (e) => (e.preventDefault(), this.connection.submitPasscode(input.value)) },
+              field("Passcode", input),
+              h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Join"), button("Cancel", () => this.cancel(), { class: "secondary" })))),
+        );
+        this.ctx.screen("Passcode");
+        input.focus();
+        return;
+      }
+      case "waiting":
+        replace(
+          this.container,
+          h("section", { class: "card waiting", "aria-labelledby": "waiting-heading", "data-phase": "waiting" },
+            h("h1", { id: "waiting-heading" }, "Waiting for a host to let you in"),
+            h("p", {}, title),
+            h("p", { class: "spinner", "aria-hidden": "true" }),
+            h("p", { class: "hint" }, "A host of this meeting sees that you are waiting. Keep this page open."),
+            h("div", { class: "actions" }, button("Cancel", () => this.cancel(), { class: "secondary" }))),
+        );
+        this.ctx.screen("Waiting in the lobby");
+        return;
+      case "ended":
+        stopStream(this.stream);
+        this.stream = null;
+        replace(this.container, endScreen(this.ctx, phase.kind, phase.reason, () => this.options.rejoin()));
+        this.ctx.screen(this.container.querySelector("h1")?.textContent ?? "Meeting over");
+        return;
+      case "joined":
+      case "reconnecting":
+        return;
+    }
+  }
+
+  private cancel(): void {
+    this.connection.leave();
+    stopStream(this.stream);
+    this.stream = null;
+    this.options.rejoin();
+  }
+
+  private mountMeeting(): void {
+    this.mounted = "meeting";
+    this.shownPhase = "meeting";
+    const title = titleText(this.options.title);
+    const info = this.options.title;
+    replace(
+      this.container,
+      h("div", { class: "meeting", "data-phase": "joined" },
+        h("header", { class: "meeting-header" },
+          h("h1", { class: "meeting-title" }, title),
+          this.lockBadge,
+          info.kind === "info" && info.info.description ? h("p", { class: "description" }, info.info.description) : null),
+        this.banner,
+        this.notice,
+        h("div", { class: "meeting-body" },
+          h("section", { class: "stage", "aria-label": "Video" }, this.grid, this.pager),
+          h("aside", { class: "sidebar" },
+            this.e2eeArea,
+            this.lobbySection,
+            h("section", { "aria-labelledby": "participants-heading" }, this.participantHeading, this.participantList))),
+        this.toolbar),
+    );
+    replace(this.lobbySection, h("h2", { id: "lobby-heading" }, "Waiting in the lobby"), this.emptyLobby, this.lobbyList);
+    this.ctx.screen(title);
+  }
+
+  private updateMeeting(state: MeetingState): void {
+    const me = state.roster.find((p) => p.id === state.participantId) ?? null;
+    const host = moderates(state);
+
+    this.lockBadge.hidden = !state.locked;
+    if (state.phase.name === "reconnecting") {
+      replace(this.banner, h("strong", {}, "Connection lost. "), "Reconnecting… your seat is held for 30 seconds.");
+      this.banner.hidden = false;
+    } else {
+      replace(this.banner);
+      this.banner.hidden = true;
+    }
+
+    if (state.notice || state.unmuteRequested) {
+      replace(
+        this.notice,
+        state.notice ? h("p", {}, state.notice.message) : null,
+        state.unmuteRequested ? h("p", {}, "A host asks you to unmute your microphone.") : null,
+        h("div", { class: "actions" },
+          state.unmuteRequested && this.track("audio") ? button("Unmute", () => (this.setTrack("audio", true), this.connection.edit(dismiss))) : null,
+          button("Dismiss", () => this.connection.edit(dismiss), { class: "secondary" })),
+      );
+      this.notice.hidden = false;
+    } else {
+      replace(this.notice);
+      this.notice.hidden = true;
+    }
+
+    this.renderE2ee();
+    this.renderGrid(state);
+    this.renderParticipants(state, host);
+    this.renderLobby(state, host);
+    this.renderToolbar(state, me, host);
+  }
+
+  private renderE2ee(): void {
+    const status = this.e2ee;
+    const code = status.state === "encrypted" ? status.safetyCode : null;
+    replace(
+      this.e2eeArea,
+      h("h2", { id: "e2ee-heading" }, "Encryption"),
+      h("p", { class: `e2ee-state e2ee-${status.state}`, "data-e2ee": status.state }, statusLabel(status)),
+      h("details", {}, h("summary", {}, "Details"), h("p", {}, statusDetail(status))),
+      h("p", { class: "safety-code" }, "Safety code: ", code ? h("code", {}, code) : h("span", {}, "none yet (no encrypted group)")),
+    );
+  }
+
+  private tileOrder(state: MeetingState): Participant[] {
+    const mine = state.roster.filter((p) => p.id === state.participantId);
+    const speaking = state.activeSpeakers
+      .map((id) => state.roster.find((p) => p.id === id && p.id !== state.participantId))
+      .filter((p): p is Participant => p !== undefined);
+    const rest = state.roster.filter((p) => p.id !== state.participantId && !speaking.includes(p));
+    return [...mine, ...speaking, ...rest];
+  }
+
+  private renderGrid(state: MeetingState): void {
+    const ordered = this.tileOrder(state);
+    const pages = Math.max(1, Math.ceil(ordered.length / TILES_PER_PAGE));
+    this.page = Math.min(this.page, pages - 1);
+    const shown = ordered.slice(this.page * TILES_PER_PAGE, (this.page + 1) * TILES_PER_PAGE);
+    const loudest = state.activeSpeakers[0] ?? null;
+    syncList(
+      this.grid,
+      shown,
+      (p) => p.id,
+      (p) => {
+        const video = h("video", { autoplay: true, playsinline: true });
+        video.muted = p.id === state.participantId;
+        return h("figure", { class: "tile", role: "listitem" }, video, h("div", { class: "avatar", "aria-hidden": "true" }), h("figcaption", {}));
+      },
+      (element, p) => {
+        const self = p.id === state.participantId;
+        const stream = self ? this.stream : (this.remoteStreams.get(`${p.id}/camera`) ?? null);
+        const video = element.querySelector("video");
+        if (video && video.srcObject !== stream) video.srcObject = stream;
+        const showsVideo = (stream?.getVideoTracks().some((t) => t.enabled) ?? false);
+        if (video) video.hidden = !showsVideo;
+        const avatar = element.querySelector(".avatar");
+        if (avatar) {
+          avatar.textContent = initials(p.display_name);
+          (avatar as HTMLElement).hidden = showsVideo;
+        }
+        element.classList.toggle("speaking", p.id === loudest);
+        element.setAttribute("aria-label", `${p.display_name}${self ? " (you)" : ""}${p.id === loudest ? ", speaking" : ""}`);
+        const caption = element.querySelector("figcaption");
+        if (caption) {
+          replace(caption, p.display_name, self ? " (you)" : "", p.hand_raised ? h("span", { class: "badge hand" }, "Hand raised") : null,
+            !self && !stream ? h("span", { class: "badge muted" }, "No media yet") : null);
+        }
+      },
+    );
+    if (pages > 1) {
+      replace(
+        this.pager,
+        button("Previous page", () => ((this.page -= 1), this.refresh()), { disabled: this.page === 0 }),
+        h("span", { "aria-live": "polite" }, `Page ${this.page + 1} of ${pages}`),
+        button("Next page", () => ((this.page += 1), this.refresh()), { disabled: this.page >= pages - 1 }),
+      );
+      this.pager.hidden = false;
+    } else {
+      replace(this.pager);
+      this.pager.hidden = true;
+    }
+  }
+
+  private renderParticipants(state: MeetingState, host: boolean): void {
+    this.participantHeading.textContent = `Participants (${state.roster.length})`;
+    syncList(
+      this.participantList,
+      state.roster,
+      (p) => p.id,
+      () => h("li", { class: "participant" }),
+      (element, p) => {
+        const self = p.id === state.participantId;
+        const verification = this.verification.get(p.id) ?? "unknown";
+        const audioMuted = p.host_muted.includes("audio");
+        const name = `${p.display_name}${self ? " (you)" : ""}`;
+        const controls =
+          host && !self
+            ? h("div", { class: "controls" },
+                audioMuted
+                  ? button("Allow audio", () => this.send({ type: "lift_mute", participant_id: p.id, media: ["audio"] }), { "aria-label": `Allow ${p.display_name}'s audio` })
+                  : button("Mute", () => this.send({ type: "mute", participant_id: p.id, media: ["audio"] }), { "aria-label": `Mute ${p.display_name}` }),
+                p.role === "participant" && state.role === "host"
+                  ? button("Make co-host", () => this.send({ type: "make_cohost", participant_id: p.id }), { class: "secondary", "aria-label": `Make ${p.display_name} a co-host` })
+                  : null,
+                button("Remove", () => {
+                  if (confirm(`Remove ${p.display_name} from the meeting?`)) this.send({ type: "remove", participant_id: p.id, reason: null });
+                }, { class: "danger", "aria-label": `Remove ${p.display_name}` }))
+            : null;
+        const key = `${name}|${p.guest}|${p.role}|${p.hand_raised}|${p.connected}|${audioMuted}|${verification}|${host}|${state.role}`;
+        if (element.dataset["render"] === key) return;
+        element.dataset["render"] = key;
+        replace(
+          element,
+          h("span", { class: "name" }, name),
+          h("span", { class: "badges" },
+            p.guest ? h("span", { class: "badge guest", title: "No account: nobody vouches for this name" }, "Guest") : null,
+            p.role === "host" ? h("span", { class: "badge role" }, "Host") : null,
+            p.role === "cohost" ? h("span", { class: "badge role" }, "Co-host") : null,
+            p.hand_raised ? h("span", { class: "badge hand" }, "Hand raised") : null,
+            !p.connected ? h("span", { class: "badge away" }, "Reconnecting") : null,
+            audioMuted ? h("span", { class: "badge muted" }, "Muted by host") : null,
+            verification === "verified" ? h("span", { class: "badge verified" }, "Verified") : null,
+            verification === "key_changed" ? h("span", { class: "badge key-changed" }, "Key changed") : null),
+          controls,
+        );
+      },
+    );
+  }
+
+  private renderLobby(state: MeetingState, host: boolean): void {
+    this.lobbySection.hidden = !host;
+    syncList(
+      this.lobbyList,
+      host ? state.lobby : [],
+      (w) => w.id,
+      (w: LobbyEntry) =>
+        h("li", { class: "waiter" },
+          h("span", { class: "name" }, w.display_name),
+          h("span", { class: "badges" },
+            w.guest ? h("span", { class: "badge guest" }, "Guest") : null,
+            w.previously_removed ? h("span", { class: "badge removed" }, "Removed earlier") : null),
+          h("div", { class: "controls" },
+            button("Admit", () => this.send({ type: "admit", participant_id: w.id }), { class: "primary", "aria-label": `Admit ${w.display_name}` }),
+            button("Deny", () => this.send({ type: "deny", participant_id: w.id, reason: "A host did not let you in." }), { class: "danger", "aria-label": `Deny ${w.display_name}` }))),
+      () => {},
+    );
+    this.emptyLobby.hidden = state.lobby.length > 0;
+  }
+
+  private track(kind: "audio" | "video"): MediaStreamTrack | null {
+    return this.stream?.getTracks().find((t) => t.kind === kind) ?? null;
+  }
+
+  private setTrack(kind: "audio" | "video", on: boolean): void {
+    const track = this.track(kind);
+    if (track) track.enabled = on;
+    this.refresh();
+  }
+
+  private renderToolbar(state: MeetingState, me: Participant | null, host: boolean): void {
+    const mic = this.track("audio");
+    const camera = this.track("video");
+    const hand = me?.hand_raised ?? false;
+    const key = `${mic?.enabled}|${camera?.enabled}|${hand}|${host}|${state.locked}|${state.phase.name}`;
+    if (this.toolbar.dataset["render"] === key) return;
+    this.toolbar.dataset["render"] = key;
+    const focused = document.activeElement instanceof HTMLElement && this.toolbar.contains(document.activeElement) ? document.activeElement.dataset["control"] : undefined;
+    const control = (id: string, label: string, onClick: () => void, props: Record<string, string | boolean> = {}) =>
+      button(label, onClick, { "data-control": id, ...props });
+    replace(
+      this.toolbar,
+      control("microphone", mic ? (mic.enabled ? "Mute microphone" : "Unmute microphone") : "No microphone", () => this.setTrack("audio", !mic?.enabled), {
+        "aria-pressed": mic ? String(!mic.enabled) : "false",
+        disabled: !mic,
+      }),
+      control("camera", camera ? (camera.enabled ? "Turn camera off" : "Turn camera on") : "No camera", () => this.setTrack("video", !camera?.enabled), {
+        "aria-pressed": camera ? String(!camera.enabled) : "false",
+        disabled: !camera,
+      }),
+      control("hand", hand ? "Lower hand" : "Raise hand", () => this.send({ type: hand ? "lower_hand" : "raise_hand" }), { "aria-pressed": String(hand) }),
+      host ? control("lock", state.locked ? "Unlock meeting" : "Lock meeting", () => this.send({ type: state.locked ? "unlock" : "lock" })) : null,
+      host
+        ? control("end", "End meeting for all", () => {
+            if (confirm("End the meeting for everyone?")) this.send({ type: "end_meeting" });
+          }, { class: "danger" })
+        : null,
+      control("leave", "Leave", () => this.connection.leave(), { class: "danger" }),
+    );
+    if (focused) (this.toolbar.querySelector(`[data-control="${focused}"]`) as HTMLElement | null)?.focus();
+  }
+
+  private announceChanges(state: MeetingState): void {
+    const before = this.previous;
+    if (!before) return;
+    if (state.lobby.length > before.lobby.length && moderates(state)) {
+      const newest = state.lobby.at(-1);
+      if (newest) announce(`${newest.display_name} is waiting in the lobby`);
+    }
+    if (state.roster.length !== before.roster.length && state.phase.name === "joined") {
+      const joined = state.roster.filter((p) => !before.roster.some((b) => b.id === p.id));
+      const left = before.roster.filter((p) => !state.roster.some((s) => s.id === p.id));
+      for (const p of joined) if (p.id !== state.participantId) announce(`${p.display_name} joined`);
+      for (const p of left) announce(`${p.display_name} left`);
+    }
+    if (state.locked !== before.locked && state.phase.name === "joined") announce(state.locked ? "The meeting is locked" : "The meeting is unlocked");
+    if (state.phase.name === "reconnecting" && before.phase.name !== "reconnecting") announce("Connection lost. Reconnecting.");
+    if (state.phase.name === "joined" && before.phase.name === "reconnecting") announce("Reconnected");
+  }
+}
+
+function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  return words.slice(0, 2).map((w) => [...w][0]?.toUpperCase() ?? "").join("") || "?";
+}
