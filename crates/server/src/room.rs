@@ -941,6 +941,61 @@ mod tests {
     }
 
     #[test]
+    fn only_moderators_mute_and_seats_come_and_go_with_media() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        let outputs = drain(&mut room);
+        let seated = outputs
+            .iter()
+            .position(|o| o == &Output::Seated(pid(2)))
+            .unwrap();
+        let joined = outputs
+            .iter()
+            .position(|o| matches!(o, Output::Send { to, msg: ServerMessage::Joined { .. } } if to == &vec![pid(2)]))
+            .unwrap();
+        assert!(
+            seated < joined,
+            "the media session exists before the client hears joined"
+        );
+        assert_eq!(
+            room.command(
+                t0,
+                &pid(2),
+                Command::HostMute(pid(1), vec![MediaSource::Audio], true)
+            ),
+            Err(RoomError::NotModerator("mute others"))
+        );
+        room.command(
+            t0,
+            &pid(1),
+            Command::HostMute(pid(2), vec![MediaSource::Audio], true),
+        )
+        .unwrap();
+        let outputs = drain(&mut room);
+        assert!(outputs.contains(&Output::HostMute {
+            participant: pid(2),
+            sources: vec![MediaSource::Audio],
+            muted: true
+        }));
+        assert!(outputs.iter().any(|o| matches!(o, Output::Send { msg: ServerMessage::ParticipantUpdated { participant }, .. }
+            if participant.id == pid(2) && participant.host_muted == vec![MediaSource::Audio])));
+        assert_eq!(
+            room.command(
+                t0,
+                &pid(2),
+                Command::HostMute(pid(2), vec![MediaSource::Audio], false)
+            ),
+            Err(RoomError::NotModerator("lift a mute")),
+            "a muted participant cannot lift the mute"
+        );
+        room.command(t0, &pid(1), Command::Remove(pid(2), None))
+            .unwrap();
+        assert!(drain(&mut room).contains(&Output::Unseated(pid(2))));
+    }
+
+    #[test]
     fn locking_refuses_newcomers_but_not_the_owner() {
         let t0 = Instant::now();
         let mut room = room(true);
