@@ -336,6 +336,7 @@ impl VideoForwarder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn drops_leave_no_gap_and_late_packets_keep_their_place() {
@@ -437,5 +438,55 @@ mod tests {
             "contiguous: {seqs:?}"
         );
         assert_eq!(f.wants_keyframe(), None);
+    }
+
+    #[test]
+    fn simulcast_switches_encoding_at_its_keyframe_with_continuous_numbers_and_time() {
+        let t0 = Instant::now();
+        let mut f = VideoForwarder::new();
+        let target = |encoding| {
+            Some(Layers {
+                encoding,
+                spatial: 0,
+                temporal: 2,
+            })
+        };
+        f.set_target(target(0));
+        let mut out = Vec::new();
+        // Two encodings with unrelated sequence numbers and timestamps.
+        for n in 0..30u64 {
+            let at = t0 + Duration::from_millis(33 * n);
+            let key = n == 0 || n == 20;
+            if n == 10 {
+                f.set_target(target(1));
+                assert_eq!(f.wants_keyframe(), Some(1));
+            }
+            let d = desc(0, 0, true, true, key);
+            for (encoding, seq, time) in [
+                (0, 1000 + n, 5_000 + 3000 * n as u32),
+                (1, 40_000 + n, 900_000 + 3000 * n as u32),
+            ] {
+                if let Verdict::Forward { seq, time, .. } =
+                    f.on_packet(encoding, seq, time, true, &d, at)
+                {
+                    out.push((encoding, seq, time));
+                }
+            }
+        }
+        assert!(
+            out[..21].iter().all(|(e, _, _)| *e == 0),
+            "the old encoding runs until the new one's keyframe"
+        );
+        assert!(out[21..].iter().all(|(e, _, _)| *e == 1));
+        assert!(
+            out.windows(2).all(|w| w[1].1 == w[0].1 + 1),
+            "sequence numbers continue: {out:?}"
+        );
+        assert!(
+            out.windows(2)
+                .all(|w| w[1].2.wrapping_sub(w[0].2) > 0 && w[1].2.wrapping_sub(w[0].2) < 10_000),
+            "time moves on smoothly"
+        );
+        assert_eq!(f.current().map(|c| c.encoding), Some(1));
     }
 }
