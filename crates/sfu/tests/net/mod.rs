@@ -57,7 +57,7 @@ pub struct Peer {
     pub lost: usize,
     picture: u64,
     audio_seq: u64,
-    video_seq: u64,
+    pub video_seq: u64,
     next_audio: Instant,
     next_picture: Instant,
     force_keyframe: bool,
@@ -69,6 +69,8 @@ pub struct Net {
     pub peers: Vec<Peer>,
     pub events: Vec<RouterEvent>,
     pub meeting: MeetingId,
+    /// Wall time spent inside the router's methods (for the benchmark).
+    pub router_busy: Duration,
     wire_to_router: VecDeque<(SocketAddr, Vec<u8>)>,
     rng: u64,
 }
@@ -88,6 +90,7 @@ impl Net {
             peers: Vec::new(),
             events: Vec::new(),
             meeting: MeetingId::from_random(&[1; 16]),
+            router_busy: Duration::ZERO,
             wire_to_router: VecDeque::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
@@ -170,7 +173,7 @@ impl Net {
     pub fn settle(&mut self) {
         for _ in 0..1000 {
             let mut moved = false;
-            while let Some(output) = self.router.poll_output() {
+            while let Some(output) = self.timed(|r| r.poll_output()) {
                 moved = true;
                 match output {
                     Output::Transmit(d) => {
@@ -203,14 +206,21 @@ impl Net {
             }
             while let Some((from, bytes)) = self.wire_to_router.pop_front() {
                 moved = true;
-                self.router
-                    .handle_receive(from, ROUTER_ADDR.parse().unwrap(), &bytes, self.now);
+                let now = self.now;
+                self.timed(|r| r.handle_receive(from, ROUTER_ADDR.parse().unwrap(), &bytes, now));
             }
             if !moved {
                 return;
             }
         }
         panic!("the network did not settle");
+    }
+
+    fn timed<T>(&mut self, f: impl FnOnce(&mut Router) -> T) -> T {
+        let started = Instant::now();
+        let out = f(&mut self.router);
+        self.router_busy += started.elapsed();
+        out
     }
 
     fn random(&mut self) -> u64 {
@@ -302,9 +312,11 @@ impl Net {
                     self.publish_due(at);
                 }
             }
-            if self.router.poll_timeout() <= now {
-                self.router.handle_timeout(now);
-            }
+            self.timed(|r| {
+                if r.poll_timeout() <= now {
+                    r.handle_timeout(now);
+                }
+            });
             self.settle();
         }
     }
