@@ -133,6 +133,8 @@ async fn run_peer(
     rtc.add_local_candidate(Candidate::host(local, "udp").unwrap());
     let mut pending: Option<SdpPendingOffer> = None;
     let mut publishing: Option<(Mid, Mid)> = None;
+    // Tracks offered but not yet answered (a refused offer leaves nothing behind).
+    let mut offered: Option<(Mid, Mid)> = None;
     let mut vanished = false;
     let mut buf = vec![0u8; 2000];
     let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -179,9 +181,7 @@ async fn run_peer(
                     let video = publish.then(|| api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None));
                     let (offer, p) = api.apply().unwrap();
                     pending = Some(p);
-                    if let Some(video) = video {
-                        publishing = Some((audio, video));
-                    }
+                    offered = video.map(|video| (audio, video));
                     let _ = ws.send(&ClientMessage::MediaOffer { sdp: offer.to_sdp_string() }).await;
                 }
             },
@@ -191,6 +191,7 @@ async fn run_peer(
                     ServerMessage::MediaAnswer { sdp } => {
                         if let Some(p) = pending.take() {
                             rtc.sdp_api().accept_answer(p, SdpAnswer::from_sdp_string(sdp).unwrap()).unwrap();
+                            publishing = publishing.or(offered.take());
                         }
                     }
                     ServerMessage::MediaOffer { sdp } => {
