@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod media;
 mod signaling;
 
 pub use api::Api;
