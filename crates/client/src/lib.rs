@@ -17,9 +17,11 @@
 
 mod api;
 pub mod media;
+mod participant;
 mod signaling;
 
 pub use api::Api;
+pub use participant::{Identity, Participant, ParticipantConfig, ParticipantReport};
 pub use signaling::Signaling;
 
 /// What went wrong talking to a server.

@@ -106,9 +106,10 @@ impl VideoConfig {
     /// Scales every layer's bitrate, e.g. to the `--video-kbps` of a bot.
     pub fn with_total_bitrate(mut self, total_bps: u32) -> Self {
         let current: u64 = self.layers.iter().map(|l| u64::from(l.bitrate_bps)).sum();
-        if current > 0 {
-            for layer in &mut self.layers {
-                let scaled = u64::from(layer.bitrate_bps) * u64::from(total_bps) / current;
+        for layer in &mut self.layers {
+            if let Some(scaled) =
+                (u64::from(layer.bitrate_bps) * u64::from(total_bps)).checked_div(current)
+            {
                 layer.bitrate_bps = u32::try_from(scaled).unwrap_or(u32::MAX);
             }
         }
@@ -178,7 +179,12 @@ pub struct FrameGenerator {
 
 impl FrameGenerator {
     /// An audio source.
-    pub fn audio(config: AudioConfig, sender_tag: u32, now: Instant, wallclock: SystemTime) -> Self {
+    pub fn audio(
+        config: AudioConfig,
+        sender_tag: u32,
+        now: Instant,
+        wallclock: SystemTime,
+    ) -> Self {
         Self::new(
             MediaSource::Audio,
             Kind::Audio(config),
@@ -199,7 +205,14 @@ impl FrameGenerator {
     ) -> Self {
         let fps = config.fps.clamp(1, 120);
         let interval = Duration::from_secs(1) / fps;
-        Self::new(source, Kind::Video(config), interval, sender_tag, now, wallclock)
+        Self::new(
+            source,
+            Kind::Video(config),
+            interval,
+            sender_tag,
+            now,
+            wallclock,
+        )
     }
 
     fn new(
@@ -340,8 +353,7 @@ impl FrameGenerator {
                     picture_id: (picture & 0x7fff) as u16,
                     tl0_pic_idx: self.tl0_pic_idx,
                     frames,
-                    scalability: keyframe
-                        .then(|| config.layers.iter().map(|l| l.size).collect()),
+                    scalability: keyframe.then(|| config.layers.iter().map(|l| l.size).collect()),
                     audio_level: None,
                 })
             }
@@ -400,8 +412,7 @@ mod tests {
     fn video_follows_l3t3_key_and_keyframes_on_request() {
         let t0 = Instant::now();
         let config = VideoConfig::camera();
-        let mut video =
-            FrameGenerator::video(MediaSource::Video, config, 9, t0, SystemTime::now());
+        let mut video = FrameGenerator::video(MediaSource::Video, config, 9, t0, SystemTime::now());
         let mut now = t0;
         let mut pictures = Vec::new();
         for _ in 0..8 {
@@ -410,15 +421,23 @@ mod tests {
         }
         assert!(pictures[0].keyframe());
         assert_eq!(pictures[0].scalability.as_ref().map(Vec::len), Some(3));
-        assert!(pictures[1..].iter().all(|p| !p.keyframe() && p.scalability.is_none()));
-        let tids: Vec<u8> = pictures.iter().map(|p| p.frames[0].header.temporal_id).collect();
+        assert!(pictures[1..]
+            .iter()
+            .all(|p| !p.keyframe() && p.scalability.is_none()));
+        let tids: Vec<u8> = pictures
+            .iter()
+            .map(|p| p.frames[0].header.temporal_id)
+            .collect();
         assert_eq!(tids, [0, 2, 1, 2, 0, 2, 1, 2]);
         // Spatial layers, growing in size; frame sequence numbers count every layer frame.
         let p = &pictures[1];
         assert_eq!(p.frames.len(), 3);
         assert!(p.frames[0].payload.len() < p.frames[2].payload.len());
         assert_eq!(p.frames[2].header.frame_seq, 5);
-        assert_eq!(pictures[3].rtp_time.wrapping_sub(pictures[0].rtp_time), 9000);
+        assert_eq!(
+            pictures[3].rtp_time.wrapping_sub(pictures[0].rtp_time),
+            9000
+        );
 
         video.request_keyframe();
         let next = video.poll(now).unwrap();

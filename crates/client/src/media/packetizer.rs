@@ -110,7 +110,13 @@ mod tests {
         let ends = descriptors.iter().filter(|d| d.end_of_frame).count();
         assert_eq!((starts, ends), (3, 3));
         assert!(descriptors[0].scalability.is_some());
-        assert_eq!(descriptors.iter().filter(|d| d.scalability.is_some()).count(), 1);
+        assert_eq!(
+            descriptors
+                .iter()
+                .filter(|d| d.scalability.is_some())
+                .count(),
+            1
+        );
         assert!(descriptors.iter().all(|d| !d.inter_picture));
         assert_eq!(packets.iter().filter(|p| p.marker).count(), 1);
         assert!(packets.last().unwrap().marker);
@@ -121,7 +127,10 @@ mod tests {
             if d.start_of_frame {
                 frames.push(Vec::new());
             }
-            frames.last_mut().unwrap().extend_from_slice(&packet.payload[len..]);
+            frames
+                .last_mut()
+                .unwrap()
+                .extend_from_slice(&packet.payload[len..]);
         }
         let originals: Vec<&Vec<u8>> = keyframe.frames.iter().map(|f| &f.payload).collect();
         assert_eq!(frames.iter().collect::<Vec<_>>(), originals);

@@ -120,8 +120,7 @@ impl Reassembler {
     }
 
     fn skip_gap(&mut self, out: &mut Vec<Reassembled>) {
-        let (Some(next), Some((&first, _))) = (self.next_seq, self.buffer.first_key_value())
-        else {
+        let (Some(next), Some((&first, _))) = (self.next_seq, self.buffer.first_key_value()) else {
             return;
         };
         if first > next {
@@ -279,7 +278,12 @@ mod tests {
         assert!(payloads(&out).len() > before);
         assert_eq!(reassembler.timeout(), None);
         // A repair that comes too late is only counted.
-        reassembler.push(t0 + GAP_TIMEOUT, lost as u64, packets[lost].clone(), &mut out);
+        reassembler.push(
+            t0 + GAP_TIMEOUT,
+            lost as u64,
+            packets[lost].clone(),
+            &mut out,
+        );
         assert_eq!(reassembler.late_packets(), 1);
     }
 }

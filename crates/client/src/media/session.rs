@@ -10,7 +10,7 @@
 //! ([`MediaSession::accept_offer`]), and `media_tracks` says whose they are
 //! ([`MediaSession::set_tracks`]).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -158,6 +158,8 @@ pub struct MediaSession {
     random: u64,
     scratch: Vec<Reassembled>,
     closed: bool,
+    outgoing: VecDeque<(SocketAddr, Vec<u8>)>,
+    rtc_timeout: Instant,
 }
 
 impl MediaSession {
@@ -207,6 +209,8 @@ impl MediaSession {
             random: u64::from(tag) << 1 | 1,
             scratch: Vec::new(),
             closed: false,
+            outgoing: VecDeque::new(),
+            rtc_timeout: now,
         })
     }
 
@@ -236,9 +240,12 @@ impl MediaSession {
         let wallclock = self.clock.at(now);
         for (source, mid) in added {
             let generator = match source {
-                MediaSource::Audio => {
-                    FrameGenerator::audio(self.config.audio.clone(), self.sender_tag, now, wallclock)
-                }
+                MediaSource::Audio => FrameGenerator::audio(
+                    self.config.audio.clone(),
+                    self.sender_tag,
+                    now,
+                    wallclock,
+                ),
                 MediaSource::Video => FrameGenerator::video(
                     source,
                     self.config.video.clone(),
@@ -353,14 +360,18 @@ impl MediaSession {
             return Ok(());
         };
         self.rtc.handle_input(Input::Receive(now, receive))?;
-        Ok(())
+        self.drain_rtc(now)
     }
 
     /// Moves time forward: sends due frames, gives up stale holes.
     pub fn handle_timeout(&mut self, now: Instant) -> Result<(), MediaError> {
         self.rtc.handle_input(Input::Timeout(now))?;
+        self.drain_rtc(now)?;
         if self.rtc.is_connected() {
             self.write_due_frames(now);
+            // Written packets are stamped and paced from the next timeout.
+            self.rtc.handle_input(Input::Timeout(now))?;
+            self.drain_rtc(now)?;
         }
         let mut out = std::mem::take(&mut self.scratch);
         let ssrcs: Vec<Ssrc> = self
@@ -382,28 +393,40 @@ impl MediaSession {
     /// The next thing to do: a datagram to send, or when to call
     /// [`MediaSession::handle_timeout`]. Call until it gives a timeout.
     pub fn poll(&mut self, now: Instant) -> Result<Poll, MediaError> {
+        self.drain_rtc(now)?;
+        if let Some((destination, contents)) = self.outgoing.pop_front() {
+            return Ok(Poll::Transmit {
+                destination,
+                contents,
+            });
+        }
+        let mut next = self.rtc_timeout;
+        if self.rtc.is_connected() {
+            for track in &self.send {
+                next = next.min(track.generator.due());
+            }
+        }
+        for stream in self.receive.values() {
+            if let Some(t) = stream.reassembler.timeout() {
+                next = next.min(t);
+            }
+        }
+        Ok(Poll::Timeout(next.max(now)))
+    }
+
+    /// Polls str0m until it wants time to pass. In RTP mode str0m holds only
+    /// one received packet for the next poll, so this runs after every
+    /// input; transmits wait in a queue for [`MediaSession::poll`].
+    fn drain_rtc(&mut self, now: Instant) -> Result<(), MediaError> {
         loop {
             match self.rtc.poll_output()? {
-                Output::Transmit(transmit) => {
-                    return Ok(Poll::Transmit {
-                        destination: transmit.destination,
-                        contents: transmit.contents.into(),
-                    })
-                }
+                Output::Transmit(transmit) => self
+                    .outgoing
+                    .push_back((transmit.destination, transmit.contents.into())),
                 Output::Event(event) => self.handle_event(now, event),
                 Output::Timeout(at) => {
-                    let mut next = at;
-                    if self.rtc.is_connected() {
-                        for track in &self.send {
-                            next = next.min(track.generator.due());
-                        }
-                    }
-                    for stream in self.receive.values() {
-                        if let Some(t) = stream.reassembler.timeout() {
-                            next = next.min(t);
-                        }
-                    }
-                    return Ok(Poll::Timeout(next.max(now)));
+                    self.rtc_timeout = at;
+                    return Ok(());
                 }
             }
         }
@@ -472,16 +495,10 @@ impl MediaSession {
             return;
         };
         for packet in packets {
-            let write = RtpWrite::new(
-                pt,
-                SeqNo::from(seq),
-                picture.rtp_time,
-                now,
-                packet.payload,
-            )
-            .marker(packet.marker)
-            .ext_vals(exts.clone())
-            .nackable(video);
+            let write = RtpWrite::new(pt, SeqNo::from(seq), picture.rtp_time, now, packet.payload)
+                .marker(packet.marker)
+                .ext_vals(exts.clone())
+                .nackable(video);
             stream.write_rtp(write);
             seq += 1;
             self.report.sent_packets += 1;

@@ -88,7 +88,10 @@ impl SourceStats {
         if header.keyframe {
             self.keyframes += 1;
         }
-        if let Some(count) = self.frames_by_spatial.get_mut(usize::from(header.spatial_id)) {
+        if let Some(count) = self
+            .frames_by_spatial
+            .get_mut(usize::from(header.spatial_id))
+        {
             *count += 1;
         }
         match self.last_frame_seq {

@@ -185,9 +185,18 @@ mod tests {
             inter_layer: false,
             tl0_pic_idx: 9,
             scalability: Some(vec![
-                LayerSize { width: 320, height: 180 },
-                LayerSize { width: 640, height: 360 },
-                LayerSize { width: 1280, height: 720 },
+                LayerSize {
+                    width: 320,
+                    height: 180,
+                },
+                LayerSize {
+                    width: 640,
+                    height: 360,
+                },
+                LayerSize {
+                    width: 1280,
+                    height: 720,
+                },
             ]),
         }
     }
@@ -197,7 +206,10 @@ mod tests {
         let mut out = Vec::new();
         keyframe_start().write(&mut out);
         assert_eq!(out.len(), MAX_DESCRIPTOR_LEN);
-        assert_eq!(Vp9Descriptor::parse(&out), Ok((keyframe_start(), out.len())));
+        assert_eq!(
+            Vp9Descriptor::parse(&out),
+            Ok((keyframe_start(), out.len()))
+        );
 
         let delta = Vp9Descriptor {
             inter_picture: true,
