@@ -109,6 +109,14 @@ pub enum ClientMessage {
     /// An SDP offer for this participant's media session (ICE-lite, BUNDLE,
     /// rtcp-mux). Only seated participants may send one. Also used for an ICE
     /// restart and to add or remove the client's own tracks.
+    ///
+    /// The client's sending m-lines are read in order: the first audio one is
+    /// the microphone ([`MediaSource::Audio`], Opus), the first video one the
+    /// camera ([`MediaSource::Video`], VP9: SVC L3T3_KEY on one SSRC, or
+    /// simulcast with `a=simulcast`/rids), the second video one the screen
+    /// ([`MediaSource::Screen`]). Further sending m-lines are not forwarded.
+    /// The server's answer is ICE-lite with one host candidate; the client is
+    /// the controlling ICE agent.
     MediaOffer {
         /// The offer, at most [`MAX_SDP_BYTES`].
         sdp: String,

@@ -1,9 +1,39 @@
-//! The selective forwarding unit (SFU): a sans-IO media router.
+//! Conclave's selective forwarding unit (SFU): a sans-IO media router on
+//! str0m, and the thin tokio shell that runs it on one UDP port.
 //!
-//! Planned in the media issue (#3): rooms, publishers and subscribers on str0m
-//! (ICE-lite, DTLS-SRTP, BUNDLE), simulcast/SVC layer selection, NACK/RTX, PLI
-//! and TWCC, driven by a thin tokio UDP shell on the `--media` port. It never
-//! decrypts SFrame payloads. The crate is empty until that issue lands; it
-//! exists so that the workspace shows the architecture.
+//! - [`router`]: the [`Router`]. One str0m `Rtc` per admitted participant
+//!   (ICE-lite, DTLS-SRTP, BUNDLE, rtcp-mux, RTP mode), demultiplexed by
+//!   source address or STUN ufrag; forwards Opus, VP9 SVC (L3T3_KEY) and VP9
+//!   simulcast with per-subscriber layer selection, keyframe requests,
+//!   NACK/RTX, TWCC bandwidth estimation and active speakers.
+//! - [`vp9`], [`demux`], [`speakers`], [`forward`]: the small pieces it is made of.
+//!
+//! Invariants: the router never decrypts or parses frame payloads (they are
+//! SFrame ciphertext); it reads RTP headers, header extensions and the VP9
+//! payload descriptor only. Every parser of network bytes here is total and
+//! bounded. Only a participant with an [`Admission`] gets a session. Peer
+//! addresses are wrapped in [`PeerAddr`], which cannot be logged.
+//!
+//! ```
+//! use std::time::Instant;
+//! use sfu::{Router, RouterConfig};
+//! let now = Instant::now();
+//! let mut router = Router::new(RouterConfig::new("127.0.0.1:10000".parse().unwrap()), now).unwrap();
+//! router.handle_timeout(now);
+//! while let Some(output) = router.poll_output() {
+//!     let _ = output; // send datagrams, deliver signals
+//! }
+//! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+pub mod demux;
+pub mod forward;
+pub mod router;
+pub mod speakers;
+pub mod vp9;
+
+pub use router::{
+    Admission, Datagram, Output, PeerAddr, Router, RouterConfig, RouterError, RouterEvent,
+    RouterStats,
+};
