@@ -17,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server until SIGINT or SIGTERM, then drain connections and exit.
     Serve(crate::config::ServeArgs),
+    /// Join a meeting as a headless participant with synthetic media; exit 0
+    /// only if intact media arrived from every expected peer.
+    Bot(crate::bot::BotArgs),
     /// Measure a server under load and write the figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),

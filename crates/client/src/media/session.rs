@@ -219,7 +219,12 @@ impl MediaSession {
     pub fn create_offer(&mut self, now: Instant) -> Option<String> {
         let mut change = self.rtc.sdp_api();
         let mut added = Vec::new();
-        for source in self.config.publish.clone() {
+        // The SFU reads sending m-lines in order: first audio the microphone,
+        // first video the camera, second video the screen.
+        let mut publish = self.config.publish.clone();
+        publish.sort();
+        publish.dedup();
+        for source in publish {
             if self.send.iter().any(|t| t.source == source) {
                 continue;
             }
