@@ -31,4 +31,8 @@ pub enum BenchCommand {
     /// Lobby joins and admissions over WebSocket signaling: throughput,
     /// admit latency and server memory per participant.
     Signaling(crate::bench::signaling::SignalingArgs),
+    /// Media forwarding: server CPU per forwarded packet, latency, loss and
+    /// join to first frame, against Conclave's SFU or Janus, with the null
+    /// relay floor measured in the same run.
+    Sfu(crate::bench::sfu::SfuArgs),
 }

@@ -13,5 +13,6 @@ fn main() -> ExitCode {
         Command::Serve(args) => conclave::serve::main(args),
         Command::Bot(args) => conclave::bot::main(args),
         Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
+        Command::Bench(BenchCommand::Sfu(args)) => conclave::bench::sfu::main(args),
     }
 }

@@ -8,12 +8,14 @@
 //! - [`reassembly`]: RTP payloads back to frames, waiting for repairs;
 //! - [`stats`]: per-peer, per-source verification and counters;
 //! - [`impair`]: receive-side loss and rate limiting for tests;
-//! - [`session`]: all of it around a str0m `Rtc`.
+//! - [`session`]: all of it around a str0m `Rtc`;
+//! - [`pump`]: a session on a UDP socket in a task, for callers with their own signaling.
 
 pub mod generator;
 pub mod impair;
 pub mod packetizer;
 pub mod payload;
+pub mod pump;
 pub mod reassembly;
 pub mod session;
 pub mod stats;

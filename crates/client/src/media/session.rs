@@ -114,6 +114,8 @@ pub struct MediaReport {
     pub sent_keyframes: BTreeMap<MediaSource, u64>,
     /// RTP packets written, all sources.
     pub sent_packets: u64,
+    /// RTP packets received (repairs counted once, padding not at all).
+    pub received_packets: u64,
     /// Keyframe requests (PLI/FIR) received.
     pub keyframe_requests_received: u64,
     /// Keyframe requests sent.
@@ -160,6 +162,7 @@ pub struct MediaSession {
     closed: bool,
     outgoing: VecDeque<(SocketAddr, Vec<u8>)>,
     rtc_timeout: Instant,
+    placeholder_offered: bool,
 }
 
 impl MediaSession {
@@ -211,14 +214,21 @@ impl MediaSession {
             closed: false,
             outgoing: VecDeque::new(),
             rtc_timeout: now,
+            placeholder_offered: false,
         })
     }
 
-    /// The offer of this participant's send tracks, or `None` if it
-    /// publishes nothing (it then waits for the SFU's offer).
+    /// The offer of this participant's send tracks. A participant that
+    /// publishes nothing offers one inactive audio m-line: the SFU starts a
+    /// session only on an offer, and then offers its tracks into it. `None`
+    /// when there is nothing new to offer.
     pub fn create_offer(&mut self, now: Instant) -> Option<String> {
         let mut change = self.rtc.sdp_api();
         let mut added = Vec::new();
+        if self.config.publish.is_empty() && !self.placeholder_offered {
+            change.add_media(MediaKind::Audio, Direction::Inactive, None, None, None);
+            self.placeholder_offered = true;
+        }
         // The SFU reads sending m-lines in order: first audio the microphone,
         // first video the camera, second video the screen.
         let mut publish = self.config.publish.clone();
@@ -512,6 +522,7 @@ impl MediaSession {
     }
 
     fn receive_rtp(&mut self, now: Instant, packet: RtpPacket) {
+        self.report.received_packets += 1;
         let ssrc = packet.header.ssrc;
         if !self.receive.contains_key(&ssrc) {
             let mut api = self.rtc.direct_api();
