@@ -59,7 +59,9 @@ pub enum Database {
 pub struct ServerConfig {
     /// HTTP and WebSocket listen address.
     pub http: SocketAddr,
-    /// Media UDP address (reserved now; the SFU uses it).
+    /// Media UDP address of the SFU. It is also the ICE candidate clients
+    /// are given, so it must be the address they reach (if it is unspecified,
+    /// 0.0.0.0 or ::, the loopback address with the same port is announced).
     pub media: SocketAddr,
     /// Storage.
     pub database: Database,
@@ -116,12 +118,16 @@ pub enum StartError {
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
+    /// The media router could not start.
+    #[error("cannot start the media router ({0})")]
+    Media(#[from] sfu::RouterError),
 }
 
 /// A bound, ready-to-run server.
 pub struct Server {
     listener: TcpListener,
-    media: UdpSocket,
+    media_addr: SocketAddr,
+    media: sfu::Service,
     state: state::AppState,
     router: axum::Router,
     shutdown: watch::Sender<bool>,
@@ -152,16 +158,27 @@ impl Server {
                     addr: config.media,
                     source,
                 })?;
+        let media_addr = media.local_addr().map_err(|source| StartError::MediaPort {
+            addr: config.media,
+            source,
+        })?;
+        let announced = announced_media_addr(media_addr);
+        let router = sfu::Router::new(sfu::RouterConfig::new(announced), Instant::now())?;
+        let metrics = metrics::Metrics::new();
+        let (media, media_handle) =
+            sfu::Service::new(media, router, announced, metrics.media.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = state::AppState::new(
             store,
-            metrics::Metrics::new(),
+            metrics,
             config.limits.clone(),
             shutdown_rx,
+            media_handle,
         );
         let (router, _) = api::router(state.clone());
         Ok(Server {
             listener,
+            media_addr,
             media,
             state,
             router,
@@ -179,9 +196,7 @@ impl Server {
 
     /// The bound media address.
     pub fn media_addr(&self) -> SocketAddr {
-        self.media
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.media_addr
     }
 
     /// Serves until `shutdown` resolves, then drains: signaling connections
@@ -193,13 +208,15 @@ impl Server {
     ) -> Result<(), StartError> {
         let Server {
             listener,
-            media: _media,
+            media_addr: _,
+            media,
             state,
             router,
             shutdown: shutdown_tx,
             drain_timeout,
         } = self;
         let sweeper = tokio::spawn(sweep_sessions(state.store.clone()));
+        let media = tokio::spawn(media.run());
         let notify = shutdown_tx.clone();
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(listener, service)
@@ -216,10 +233,26 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         sweeper.abort();
+        media.abort();
         state.store.close().await;
         tracing::info!("stopped");
         served.map_err(StartError::Serve)
     }
+}
+
+/// The media address clients are told: the bound one, or loopback with
+/// its port if the bound one is unspecified (no interface guessing).
+fn announced_media_addr(bound: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let loopback: std::net::IpAddr = if bound.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    };
+    tracing::warn!("the media port is bound to an unspecified address; announcing loopback (bind --media to the address clients reach)");
+    SocketAddr::new(loopback, bound.port())
 }
 
 fn check_data_dir(dir: &std::path::Path) -> Result<(), StartError> {

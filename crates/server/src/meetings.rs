@@ -14,6 +14,7 @@ use proto::ids::{AccountId, MeetingId, ParticipantId};
 use proto::signaling::ServerMessage;
 use tokio::sync::{mpsc, oneshot};
 
+use sfu::{Admission, MediaHandle, SignalSink};
 use storage::MeetingRecord;
 
 use crate::metrics::Metrics;
@@ -26,6 +27,20 @@ pub enum Outbound {
     Text(Utf8Bytes),
     /// Close the socket with this code and reason.
     Close(u16, &'static str),
+}
+
+/// A connection's writer as the SFU sees it: router messages are serialized
+/// and queued like the room's own; a full queue drops them (the room cuts
+/// such a slow client off on its next message anyway).
+pub struct ConnectionSink(pub mpsc::Sender<Outbound>);
+
+impl SignalSink for ConnectionSink {
+    fn deliver(&self, message: ServerMessage) -> bool {
+        match serde_json::to_string(&message) {
+            Ok(text) => self.0.try_send(Outbound::Text(text.into())).is_ok(),
+            Err(_) => false,
+        }
+    }
 }
 
 /// A connection's mailbox, as a room sees it.
@@ -100,6 +115,7 @@ pub enum MeetingsError {
 pub struct Meetings {
     store: storage::Store,
     metrics: Metrics,
+    media: MediaHandle,
     rooms: Rooms,
 }
 
@@ -120,12 +136,18 @@ pub const CONNECTION_QUEUE: usize = 256;
 
 impl Meetings {
     /// An empty registry.
-    pub fn new(store: storage::Store, metrics: Metrics) -> Self {
+    pub fn new(store: storage::Store, metrics: Metrics, media: MediaHandle) -> Self {
         Meetings {
             store,
             metrics,
+            media,
             rooms: Rooms::default(),
         }
+    }
+
+    /// The SFU, for a connection's media messages.
+    pub fn media(&self) -> &MediaHandle {
+        &self.media
     }
 
     /// The stored meeting, from the running room if there is one.
@@ -164,6 +186,7 @@ impl Meetings {
             rx,
             self.store.clone(),
             self.metrics.clone(),
+            self.media.clone(),
             self.rooms.clone(),
         ));
         tx
@@ -217,6 +240,7 @@ async fn run_room(
     mut rx: mpsc::Receiver<RoomRequest>,
     store: storage::Store,
     metrics: Metrics,
+    media: MediaHandle,
     rooms: Rooms,
 ) {
     let mut conns: HashMap<ParticipantId, Connection> = HashMap::new();
@@ -225,12 +249,12 @@ async fn run_room(
         let deadline = room.poll_timeout();
         tokio::select! {
             request = rx.recv() => match request {
-                Some(request) => handle(&mut room, &mut conns, request),
+                Some(request) => handle(&mut room, &mut conns, &media, request),
                 None => break,
             },
             () = sleep_until(deadline), if deadline.is_some() => room.handle_timeout(Instant::now()),
         }
-        let ended = carry_out(&mut room, &mut conns, &id, &store, &metrics).await;
+        let ended = carry_out(&mut room, &mut conns, &id, &store, &metrics, &media).await;
         let (now_seated, now_waiting) = (room.seated() as i64, room.waiting() as i64);
         metrics.participants.inc_by(now_seated - seated);
         metrics.lobby_waiting.inc_by(now_waiting - waiting);
@@ -259,7 +283,12 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
-fn handle(room: &mut Room, conns: &mut HashMap<ParticipantId, Connection>, request: RoomRequest) {
+fn handle(
+    room: &mut Room,
+    conns: &mut HashMap<ParticipantId, Connection>,
+    media: &MediaHandle,
+    request: RoomRequest,
+) {
     let now = Instant::now();
     match request {
         RoomRequest::Arrive {
@@ -284,6 +313,10 @@ fn handle(room: &mut Room, conns: &mut HashMap<ParticipantId, Connection>, reque
             reply,
         } => match room.resume(now, &token, account.as_ref(), fresh_token) {
             Ok(id) => {
+                media.reconnected(
+                    id.clone(),
+                    std::sync::Arc::new(ConnectionSink(conn.tx.clone())),
+                );
                 if let Some(old) = conns.insert(id.clone(), conn) {
                     let _ = old
                         .tx
@@ -334,6 +367,7 @@ async fn carry_out(
     id: &MeetingId,
     store: &storage::Store,
     metrics: &Metrics,
+    media: &MediaHandle,
 ) -> bool {
     let mut ended = false;
     let mut overflowed = Vec::new();
@@ -370,6 +404,18 @@ async fn carry_out(
                 }
             }
             Output::LobbyWaited(waited) => metrics.lobby_wait_seconds.observe(waited.as_secs_f64()),
+            Output::Seated(who) => {
+                if let Some(conn) = conns.get(&who) {
+                    let sink = std::sync::Arc::new(ConnectionSink(conn.tx.clone()));
+                    media.admit(Admission::granted(id.clone(), who), sink);
+                }
+            }
+            Output::Unseated(who) => media.remove(who),
+            Output::HostMute {
+                participant,
+                sources,
+                muted,
+            } => media.host_mute(participant, sources, muted),
             Output::Ended => {
                 ended = true;
                 if let Err(e) = store.end_meeting(id, crate::unix_now()).await {

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub lobby_waiting: Gauge,
     /// How long admitted people waited in the lobby.
     pub lobby_wait_seconds: Histogram,
+    /// Counters the SFU keeps (forwarded packets and bytes, keyframe requests, media participants).
+    pub media: sfu::MediaMetrics,
     http: Family<HttpLabels, Histogram>,
 }
 
@@ -55,6 +57,27 @@ impl Metrics {
         let participants = Gauge::default();
         let lobby_waiting = Gauge::default();
         let lobby_wait_seconds = Histogram::new(exponential_buckets(0.5, 2.0, 12));
+        let media = sfu::MediaMetrics::default();
+        registry.register(
+            "media_forwarded_packets",
+            "RTP packets the SFU forwarded to subscribers",
+            media.forwarded_packets.clone(),
+        );
+        registry.register(
+            "media_forwarded_bytes",
+            "RTP payload bytes the SFU forwarded to subscribers",
+            media.forwarded_bytes.clone(),
+        );
+        registry.register(
+            "media_keyframe_requests",
+            "Keyframe requests the SFU sent to publishers",
+            media.keyframe_requests.clone(),
+        );
+        registry.register(
+            "media_participants",
+            "Participants whose media is connected",
+            media.participants_with_media.clone(),
+        );
         let http = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
@@ -95,6 +118,7 @@ impl Metrics {
             participants,
             lobby_waiting,
             lobby_wait_seconds,
+            media,
             http,
         }
     }

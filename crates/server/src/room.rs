@@ -8,12 +8,12 @@
 //! deterministic. Ordering rules: a waiter only becomes a seat through
 //! [`Admitted`], which only this module can mint.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use proto::ids::{AccountId, MeetingId, ParticipantId};
 use proto::signaling::{
-    EndReason, ErrorCode, LeaveReason, LobbyEntry, Participant, Role, ServerMessage,
+    EndReason, ErrorCode, LeaveReason, LobbyEntry, MediaSource, Participant, Role, ServerMessage,
 };
 
 /// How long a dropped connection's seat is held for a resume.
@@ -70,6 +70,19 @@ pub enum Output {
     LobbyWaited(Duration),
     /// The meeting has ended; persist it and shut the room down.
     Ended,
+    /// Someone got a seat: give them a media session (emitted before their `joined`).
+    Seated(ParticipantId),
+    /// Someone lost their seat (left, removed, timed out, meeting ended): end their media now.
+    Unseated(ParticipantId),
+    /// A host muted or lifted the mute of some of a participant's sources at the SFU.
+    HostMute {
+        /// Whose.
+        participant: ParticipantId,
+        /// Which sources.
+        sources: Vec<MediaSource>,
+        /// Muted (true) or allowed again (false).
+        muted: bool,
+    },
 }
 
 /// Why the room refused something.
@@ -136,6 +149,8 @@ pub enum Command {
     End,
     /// Raise or lower one's hand.
     SetHand(bool),
+    /// Stop (true) or allow again (false) forwarding of a participant's sources.
+    HostMute(ParticipantId, Vec<MediaSource>, bool),
     /// Leave (or stop waiting).
     Leave,
 }
@@ -173,6 +188,8 @@ struct Seat {
     resume_token: String,
     /// `Some(deadline)` while the connection is dropped.
     dropped_until: Option<Instant>,
+    /// Sources a host muted at the SFU.
+    host_muted: BTreeSet<MediaSource>,
 }
 
 impl Seat {
@@ -185,6 +202,7 @@ impl Seat {
             order,
             resume_token: waiter.resume_token,
             dropped_until: None,
+            host_muted: BTreeSet::new(),
         }
     }
 
@@ -197,7 +215,7 @@ impl Seat {
             role: self.role,
             hand_raised: self.hand_raised,
             connected: self.dropped_until.is_none(),
-            host_muted: Vec::new(),
+            host_muted: self.host_muted.iter().copied().collect(),
         }
     }
 }
@@ -392,6 +410,35 @@ impl Room {
                 }
                 Ok(())
             }
+            Command::HostMute(who, sources, muted) => {
+                let action = if muted { "mute others" } else { "lift a mute" };
+                let role = self.moderator(from, action)?;
+                let target = self
+                    .seats
+                    .get_mut(&who)
+                    .ok_or(RoomError::NoSuchParticipant(who.clone(), "seated"))?;
+                if role == Role::Cohost && target.role == Role::Host && &who != from {
+                    return Err(RoomError::NotAllowed("mute a host as a co-host"));
+                }
+                let before = target.host_muted.clone();
+                for source in &sources {
+                    if muted {
+                        target.host_muted.insert(*source);
+                    } else {
+                        target.host_muted.remove(source);
+                    }
+                }
+                if target.host_muted != before {
+                    let participant = target.view();
+                    self.outputs.push_back(Output::HostMute {
+                        participant: who,
+                        sources,
+                        muted,
+                    });
+                    self.push_all(ServerMessage::ParticipantUpdated { participant });
+                }
+                Ok(())
+            }
             Command::Admit(who) => {
                 self.moderator(from, "admit")?;
                 let waiter = self
@@ -439,6 +486,7 @@ impl Room {
                         None => self.guests_must_wait = true,
                     }
                 }
+                self.outputs.push_back(Output::Unseated(who.clone()));
                 self.push(vec![who.clone()], ServerMessage::Removed { reason });
                 self.outputs.push_back(Output::Close(who.clone()));
                 self.push_all(ServerMessage::ParticipantLeft {
@@ -510,6 +558,7 @@ impl Room {
             .collect();
         for id in expired {
             self.seats.remove(&id);
+            self.outputs.push_back(Output::Unseated(id.clone()));
             self.push_all(ServerMessage::ParticipantLeft {
                 participant_id: id,
                 reason: LeaveReason::TimedOut,
@@ -538,6 +587,7 @@ impl Room {
         let id = seat.id.clone();
         let participant = seat.view();
         self.seats.insert(id.clone(), seat);
+        self.outputs.push_back(Output::Seated(id.clone()));
         self.push_joined(&id);
         self.push_others(&id, ServerMessage::ParticipantJoined { participant });
         if role.moderates() {
@@ -547,6 +597,7 @@ impl Room {
 
     fn leave(&mut self, who: &ParticipantId) {
         if self.seats.remove(who).is_some() {
+            self.outputs.push_back(Output::Unseated(who.clone()));
             self.push_all(ServerMessage::ParticipantLeft {
                 participant_id: who.clone(),
                 reason: LeaveReason::Left,
@@ -575,6 +626,9 @@ impl Room {
             },
         );
         self.outputs.extend(everyone.into_iter().map(Output::Close));
+        let seated: Vec<ParticipantId> = self.seats.keys().cloned().collect();
+        self.outputs
+            .extend(seated.into_iter().map(Output::Unseated));
         self.seats.clear();
         self.lobby.clear();
     }
@@ -884,6 +938,61 @@ mod tests {
             room.arrive(t0, arrival(3, Some(account(1)))),
             Err(RoomError::Ended)
         );
+    }
+
+    #[test]
+    fn only_moderators_mute_and_seats_come_and_go_with_media() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        let outputs = drain(&mut room);
+        let seated = outputs
+            .iter()
+            .position(|o| o == &Output::Seated(pid(2)))
+            .unwrap();
+        let joined = outputs
+            .iter()
+            .position(|o| matches!(o, Output::Send { to, msg: ServerMessage::Joined { .. } } if to == &vec![pid(2)]))
+            .unwrap();
+        assert!(
+            seated < joined,
+            "the media session exists before the client hears joined"
+        );
+        assert_eq!(
+            room.command(
+                t0,
+                &pid(2),
+                Command::HostMute(pid(1), vec![MediaSource::Audio], true)
+            ),
+            Err(RoomError::NotModerator("mute others"))
+        );
+        room.command(
+            t0,
+            &pid(1),
+            Command::HostMute(pid(2), vec![MediaSource::Audio], true),
+        )
+        .unwrap();
+        let outputs = drain(&mut room);
+        assert!(outputs.contains(&Output::HostMute {
+            participant: pid(2),
+            sources: vec![MediaSource::Audio],
+            muted: true
+        }));
+        assert!(outputs.iter().any(|o| matches!(o, Output::Send { msg: ServerMessage::ParticipantUpdated { participant }, .. }
+            if participant.id == pid(2) && participant.host_muted == vec![MediaSource::Audio])));
+        assert_eq!(
+            room.command(
+                t0,
+                &pid(2),
+                Command::HostMute(pid(2), vec![MediaSource::Audio], false)
+            ),
+            Err(RoomError::NotModerator("lift a mute")),
+            "a muted participant cannot lift the mute"
+        );
+        room.command(t0, &pid(1), Command::Remove(pid(2), None))
+            .unwrap();
+        assert!(drain(&mut room).contains(&Output::Unseated(pid(2))));
     }
 
     #[test]

@@ -72,8 +72,9 @@ impl AppState {
         metrics: Metrics,
         limits: Limits,
         shutdown: watch::Receiver<bool>,
+        media: sfu::MediaHandle,
     ) -> Self {
-        let meetings = Meetings::new(store.clone(), metrics.clone());
+        let meetings = Meetings::new(store.clone(), metrics.clone(), media);
         AppState(Arc::new(Inner {
             store,
             meetings,

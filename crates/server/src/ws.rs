@@ -11,13 +11,15 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use proto::ids::{AccountId, MeetingId, OpaqueId, ParticipantId};
 use proto::signaling::{
-    ClientMessage, ErrorCode, HelloAuth, ServerMessage, MAX_MESSAGE_BYTES, MAX_REASON_CHARS,
-    PROTOCOL_VERSION,
+    ClientMessage, ErrorCode, HelloAuth, MediaSource, ServerMessage, MAX_MESSAGE_BYTES,
+    MAX_REASON_CHARS, MAX_SDP_BYTES, PROTOCOL_VERSION,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use crate::auth::{random_bytes, random_token};
-use crate::meetings::{Connection, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE};
+use crate::meetings::{
+    Connection, ConnectionSink, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE,
+};
 use crate::rate_limit::{Quota, RateLimiter};
 use crate::room::{Arrival, Command, Person, RoomError};
 use crate::state::AppState;
@@ -64,6 +66,8 @@ enum Phase {
     InMeeting {
         room: mpsc::Sender<RoomRequest>,
         participant: ParticipantId,
+        /// This connection's writer, for the SFU's answers and errors.
+        sink: std::sync::Arc<ConnectionSink>,
     },
 }
 
@@ -234,8 +238,12 @@ impl SignalingConnection {
                     Flow::Continue
                 }
             },
-            Phase::InMeeting { room, participant } => {
-                let command = self.command(message);
+            Phase::InMeeting {
+                room,
+                participant,
+                sink,
+            } => {
+                let command = self.command(message, &participant, &sink);
                 let flow = match command {
                     Some(command) => {
                         let request = RoomRequest::Command {
@@ -251,14 +259,27 @@ impl SignalingConnection {
                     }
                     None => Flow::Continue,
                 };
-                self.phase = Phase::InMeeting { room, participant };
+                self.phase = Phase::InMeeting {
+                    room,
+                    participant,
+                    sink,
+                };
                 flow
             }
         }
     }
 
-    /// Checks a seated client's message and turns it into a room command.
-    fn command(&mut self, message: ClientMessage) -> Option<Command> {
+    /// Checks a seated client's message and turns it into a room command;
+    /// SDP and video preferences go straight to the SFU, which only knows
+    /// participants the room seated.
+    fn command(
+        &mut self,
+        message: ClientMessage,
+        participant: &ParticipantId,
+        sink: &std::sync::Arc<ConnectionSink>,
+    ) -> Option<Command> {
+        let media = self.state.meetings.media();
+        let reply = || -> std::sync::Arc<dyn sfu::SignalSink> { sink.clone() };
         let too_long = |reason: &str| reason.chars().count() > MAX_REASON_CHARS;
         let command = match message {
             ClientMessage::Admit { participant_id } => Command::Admit(participant_id),
@@ -289,17 +310,55 @@ impl SignalingConnection {
             ClientMessage::RaiseHand => Command::SetHand(true),
             ClientMessage::LowerHand => Command::SetHand(false),
             ClientMessage::Leave => Command::Leave,
-            ClientMessage::MediaOffer { .. }
-            | ClientMessage::MediaAnswer { .. }
-            | ClientMessage::VideoPreference { .. }
-            | ClientMessage::Mute { .. }
-            | ClientMessage::LiftMute { .. } => {
+            ClientMessage::MediaOffer { sdp } | ClientMessage::MediaAnswer { sdp }
+                if sdp.len() > MAX_SDP_BYTES =>
+            {
                 self.error(
                     ErrorCode::MediaRejected,
-                    "this server does not route media yet (issue #3)",
+                    format!("SDP is {} bytes; the limit is {MAX_SDP_BYTES}", sdp.len()),
                 );
                 return None;
             }
+            ClientMessage::MediaOffer { sdp } => {
+                media.offer(participant.clone(), sdp, reply());
+                return None;
+            }
+            ClientMessage::MediaAnswer { sdp } => {
+                media.answer(participant.clone(), sdp, reply());
+                return None;
+            }
+            ClientMessage::VideoPreference {
+                participant_id,
+                source,
+                max_height,
+            } => {
+                media.video_preference(
+                    participant.clone(),
+                    participant_id,
+                    source,
+                    max_height,
+                    reply(),
+                );
+                return None;
+            }
+            ClientMessage::Mute { media: sources, .. }
+            | ClientMessage::LiftMute { media: sources, .. }
+                if sources.len() > 3 =>
+            {
+                self.error(
+                    ErrorCode::MalformedMessage,
+                    "list each media source at most once",
+                );
+                return None;
+            }
+            ClientMessage::Mute {
+                participant_id,
+                media: sources,
+            } => Command::HostMute(participant_id, dedup(sources), true),
+            ClientMessage::LiftMute {
+                participant_id,
+                media: sources,
+            } => Command::HostMute(participant_id, dedup(sources), false),
             ClientMessage::Hello { .. }
             | ClientMessage::Join { .. }
             | ClientMessage::Resume { .. }
@@ -430,6 +489,7 @@ impl SignalingConnection {
                     display_name: identity.display_name.clone(),
                 },
             };
+            let sink = std::sync::Arc::new(ConnectionSink(tx.clone()));
             let conn = Connection { id: self.id, tx };
             let request = RoomRequest::Arrive {
                 arrival,
@@ -442,7 +502,11 @@ impl SignalingConnection {
             match answer.await {
                 Ok(Ok(_placement)) => {
                     self.outbound = Some(rx);
-                    let phase = Phase::InMeeting { room, participant };
+                    let phase = Phase::InMeeting {
+                        room,
+                        participant,
+                        sink,
+                    };
                     return (phase, Flow::Continue);
                 }
                 Ok(Err(e)) => {
@@ -466,6 +530,7 @@ impl SignalingConnection {
             None => Err(RoomError::ResumeFailed),
             Some(room) => {
                 let (tx, rx) = mpsc::channel(CONNECTION_QUEUE);
+                let sink = std::sync::Arc::new(ConnectionSink(tx.clone()));
                 let (reply, answer) = oneshot::channel();
                 let request = RoomRequest::Resume {
                     token,
@@ -478,15 +543,19 @@ impl SignalingConnection {
                     Ok(()) => answer
                         .await
                         .unwrap_or(Err(RoomError::ResumeFailed))
-                        .map(|participant| (room, participant, rx)),
+                        .map(|participant| (room, participant, rx, sink)),
                     Err(_) => Err(RoomError::ResumeFailed),
                 }
             }
         };
         match answer {
-            Ok((room, participant, rx)) => {
+            Ok((room, participant, rx, sink)) => {
                 self.outbound = Some(rx);
-                let phase = Phase::InMeeting { room, participant };
+                let phase = Phase::InMeeting {
+                    room,
+                    participant,
+                    sink,
+                };
                 (phase, Flow::Continue)
             }
             Err(e) => {
@@ -507,6 +576,12 @@ impl SignalingConnection {
         }
         Flow::Continue
     }
+}
+
+fn dedup(mut sources: Vec<MediaSource>) -> Vec<MediaSource> {
+    sources.sort_unstable();
+    sources.dedup();
+    sources
 }
 
 async fn recv(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outbound> {

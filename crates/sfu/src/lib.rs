@@ -6,6 +6,8 @@
 //!   source address or STUN ufrag; forwards Opus, VP9 SVC (L3T3_KEY) and VP9
 //!   simulcast with per-subscriber layer selection, keyframe requests,
 //!   NACK/RTX, TWCC bandwidth estimation and active speakers.
+//! - [`service`]: the tokio task that owns the UDP socket and the router,
+//!   and the [`MediaHandle`] the server talks to it with.
 //! - [`vp9`], [`demux`], [`speakers`], [`forward`]: the small pieces it is made of.
 //!
 //! Invariants: the router never decrypts or parses frame payloads (they are
@@ -30,6 +32,7 @@
 pub mod demux;
 pub mod forward;
 pub mod router;
+pub mod service;
 pub mod speakers;
 pub mod vp9;
 
@@ -37,3 +40,4 @@ pub use router::{
     Admission, Datagram, Output, PeerAddr, Router, RouterConfig, RouterError, RouterEvent,
     RouterStats,
 };
+pub use service::{MediaHandle, MediaMetrics, Service, SignalSink};

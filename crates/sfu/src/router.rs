@@ -49,6 +49,11 @@ impl Admission {
             participant,
         }
     }
+
+    /// Who was admitted.
+    pub fn participant(&self) -> &ParticipantId {
+        &self.participant
+    }
 }
 
 /// Tunables of a [`Router`].
