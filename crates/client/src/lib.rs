@@ -16,9 +16,12 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod media;
+mod participant;
 mod signaling;
 
 pub use api::Api;
+pub use participant::{Identity, Participant, ParticipantConfig, ParticipantReport};
 pub use signaling::Signaling;
 
 /// What went wrong talking to a server.

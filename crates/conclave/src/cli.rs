@@ -17,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the server until SIGINT or SIGTERM, then drain connections and exit.
     Serve(crate::config::ServeArgs),
+    /// Join a meeting as a headless participant with synthetic media; exit 0
+    /// only if intact media arrived from every expected peer.
+    Bot(crate::bot::BotArgs),
     /// Measure a server under load and write the figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -28,4 +31,8 @@ pub enum BenchCommand {
     /// Lobby joins and admissions over WebSocket signaling: throughput,
     /// admit latency and server memory per participant.
     Signaling(crate::bench::signaling::SignalingArgs),
+    /// Media forwarding: server CPU per forwarded packet, latency, loss and
+    /// join to first frame, against Conclave's SFU or Janus, with the null
+    /// relay floor measured in the same run.
+    Sfu(crate::bench::sfu::SfuArgs),
 }

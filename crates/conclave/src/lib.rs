@@ -6,6 +6,7 @@
 //! - [`config`]: `serve` settings from flags, `CONCLAVE_*` environment
 //!   variables, a TOML file and defaults, in that order of precedence;
 //! - [`serve`]: runs the server until SIGINT or SIGTERM, then drains;
+//! - [`bot`]: a headless participant that checks the media it receives;
 //! - [`bench`]: load generators that measure a server and write JSON.
 //!
 //! Invariant: nothing here logs or prints a client address; the only
@@ -22,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod bench;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod serve;

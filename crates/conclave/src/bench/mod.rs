@@ -1,4 +1,7 @@
 //! Load generators. Each one drives a real server over real sockets, bounds
 //! every wait, and writes its figures as JSON for docs/BENCHMARKS.md.
 
+pub mod janus;
+pub mod null_relay;
+pub mod sfu;
 pub mod signaling;

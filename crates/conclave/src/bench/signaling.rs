@@ -252,7 +252,7 @@ fn concurrency(args: &SignalingArgs) -> usize {
 }
 
 /// The bench client speaks plain `ws://IP:PORT` only.
-fn check_server_url(url: &str) -> anyhow::Result<String> {
+pub(crate) fn check_server_url(url: &str) -> anyhow::Result<String> {
     let base = url.trim_end_matches('/');
     let authority = base
         .strip_prefix("http://")
@@ -681,7 +681,7 @@ async fn next_matching<T>(
 }
 
 /// Nearest-rank percentile of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[Duration], pct: f64) -> Option<f64> {
+pub(crate) fn percentile_ms(sorted: &[Duration], pct: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -691,7 +691,7 @@ fn percentile_ms(sorted: &[Duration], pct: f64) -> Option<f64> {
 }
 
 /// Resident memory of a process, from `/proc/<pid>/status` (Linux only).
-fn resident_bytes(pid: u32) -> Option<u64> {
+pub(crate) fn resident_bytes(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line
@@ -733,9 +733,9 @@ impl ErrorLog {
 }
 
 /// A `conclave serve` child on loopback ports with a throwaway data directory.
-struct SpawnedServer {
+pub(crate) struct SpawnedServer {
     child: tokio::process::Child,
-    pid: u32,
+    pub(crate) pid: u32,
     http: SocketAddr,
     // Kept open: if the child wrote to a closed pipe it would get SIGPIPE.
     _stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -745,7 +745,7 @@ struct SpawnedServer {
 
 impl SpawnedServer {
     /// Starts `serve` on `data` and waits for its listening line.
-    async fn start(data: tempfile::TempDir) -> anyhow::Result<SpawnedServer> {
+    pub(crate) async fn start(data: tempfile::TempDir) -> anyhow::Result<SpawnedServer> {
         let exe =
             std::env::current_exe().context("cannot find this program to spawn the server")?;
         let mut command = tokio::process::Command::new(exe);
@@ -808,13 +808,13 @@ impl SpawnedServer {
     }
 
     /// The server's base URL.
-    fn base(&self) -> String {
+    pub(crate) fn base(&self) -> String {
         format!("http://{}", self.http)
     }
 
     /// SIGTERM, then wait for the drain; SIGKILL if it takes too long. Gives
     /// back the data directory, for a restart on the same data.
-    async fn stop(mut self) -> anyhow::Result<tempfile::TempDir> {
+    pub(crate) async fn stop(mut self) -> anyhow::Result<tempfile::TempDir> {
         // `kill` the command: std has no portable SIGTERM and this crate forbids unsafe.
         let sent = tokio::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
