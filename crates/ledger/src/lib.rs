@@ -15,7 +15,12 @@
 //!   signed notes with Ed25519 ([`NoteSigner`], [`NoteVerifier`],
 //!   [`SignedNote`]);
 //! - [`Entry`], the versioned canonical envelope (type tag and body) that
-//!   every leaf's data is.
+//!   every leaf's data is;
+//! - [`Frontier`], the right edge of a tree, to compute the root a batch of
+//!   appends leads to without touching the tree;
+//! - [`KeyDirectoryRecord`], the key directory's entries, and
+//!   [`verify_key_entry`], which a client uses to check a credential's key
+//!   against the log.
 //!
 //! # Invariants
 //!
@@ -74,6 +79,8 @@
 
 mod checkpoint;
 mod entry;
+mod frontier;
+mod key_directory;
 mod hash;
 mod note;
 mod proof;
@@ -81,6 +88,10 @@ mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 pub use entry::{Entry, EntryError, EntryTag, ENTRY_VERSION, MAX_ENTRY_LEN, MAX_TAG_LEN};
+pub use frontier::Frontier;
+pub use key_directory::{
+    verify_key_entry, KeyDirectoryError, KeyDirectoryRecord, KEY_DIRECTORY_TAG,
+};
 pub use hash::{leaf_hash, node_hash, Hash, HashError, HASH_LEN};
 pub use note::{
     KeyId, NoteError, NoteSignature, NoteSigner, NoteVerifier, SignedNote, VerifiedNote,
