@@ -163,7 +163,9 @@ pub enum KeyDirectoryError {
     #[error("key directory body is not the expected JSON object")]
     Body,
     /// The account id is empty, too long or has a character outside `[A-Za-z0-9_-]`.
-    #[error("key directory account id is not 1 to {MAX_ACCOUNT_ID_LEN} characters of [A-Za-z0-9_-]")]
+    #[error(
+        "key directory account id is not 1 to {MAX_ACCOUNT_ID_LEN} characters of [A-Za-z0-9_-]"
+    )]
     AccountId,
     /// The public key is not base64 of 32 bytes.
     #[error("key directory public key is not base64 of 32 bytes")]

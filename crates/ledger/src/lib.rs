@@ -80,8 +80,8 @@
 mod checkpoint;
 mod entry;
 mod frontier;
-mod key_directory;
 mod hash;
+mod key_directory;
 mod note;
 mod proof;
 mod tree;
@@ -89,10 +89,10 @@ mod tree;
 pub use checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 pub use entry::{Entry, EntryError, EntryTag, ENTRY_VERSION, MAX_ENTRY_LEN, MAX_TAG_LEN};
 pub use frontier::Frontier;
+pub use hash::{leaf_hash, node_hash, Hash, HashError, HASH_LEN};
 pub use key_directory::{
     verify_key_entry, KeyDirectoryError, KeyDirectoryRecord, KEY_DIRECTORY_TAG,
 };
-pub use hash::{leaf_hash, node_hash, Hash, HashError, HASH_LEN};
 pub use note::{
     KeyId, NoteError, NoteSignature, NoteSigner, NoteVerifier, SignedNote, VerifiedNote,
     MAX_NOTE_LEN, MAX_NOTE_SIGNATURES,
