@@ -28,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod avatar;
+pub mod ledger;
 pub mod meetings;
 pub mod metrics;
 pub mod rate_limit;
@@ -43,6 +44,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+pub use crate::ledger::LedgerSettings;
 pub use state::Limits;
 
 /// Where durable state lives.
@@ -65,6 +67,8 @@ pub struct ServerConfig {
     pub database: Database,
     /// Tunables.
     pub limits: Limits,
+    /// The transparency log's name and key.
+    pub ledger: LedgerSettings,
     /// How long to wait for connections to close on shutdown.
     pub drain_timeout: Duration,
 }
@@ -76,6 +80,7 @@ impl Default for ServerConfig {
             media: SocketAddr::from(([127, 0, 0, 1], 10000)),
             database: Database::SqliteDir(PathBuf::from("./conclave-data")),
             limits: Limits::default(),
+            ledger: LedgerSettings::default(),
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -113,6 +118,9 @@ pub enum StartError {
     /// The database cannot be opened or migrated.
     #[error("cannot open the database ({0}); check --database-url or --data-dir")]
     Database(#[from] storage::StoreError),
+    /// The transparency log cannot start.
+    #[error("cannot start the transparency log ({0})")]
+    Ledger(#[from] crate::ledger::LedgerStartError),
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
@@ -138,6 +146,12 @@ impl Server {
             }
             Database::Url(url) => storage::Store::open(url).await?,
         };
+        let data_dir = match &config.database {
+            Database::SqliteDir(dir) => Some(dir.as_path()),
+            Database::Url(_) => None,
+        };
+        let ledger =
+            crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let listener =
             TcpListener::bind(config.http)
                 .await
@@ -155,6 +169,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = state::AppState::new(
             store,
+            ledger,
             metrics::Metrics::new(),
             config.limits.clone(),
             shutdown_rx,

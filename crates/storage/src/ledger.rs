@@ -47,6 +47,16 @@ pub struct LedgerEntryRow {
     pub leaf_hash: [u8; 32],
 }
 
+/// A page of stored entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPage {
+    /// The rows found, in order.
+    pub rows: Vec<LedgerEntryRow>,
+    /// Where the next page starts: the requested end, or the first position
+    /// left out because of the byte budget.
+    pub next: u64,
+}
+
 /// A stored checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LedgerCheckpointRow {
@@ -128,7 +138,7 @@ impl Store {
         start: u64,
         end: u64,
         max_bytes: usize,
-    ) -> Result<Vec<LedgerEntryRow>, StoreError> {
+    ) -> Result<LedgerPage, StoreError> {
         let (start_i, end_i) = (to_i64(start)?, to_i64(end)?);
         let sizes = sqlx::query(
             "SELECT idx, CAST(length(entry) AS BIGINT) AS len FROM ledger_entries \
@@ -156,7 +166,10 @@ impl Store {
         .bind(cut)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(entry_row).collect()
+        Ok(LedgerPage {
+            rows: rows.iter().map(entry_row).collect::<Result<_, _>>()?,
+            next: to_u64(cut, "ledger_entries.idx")?,
+        })
     }
 
     /// Position of the newest entry with this tag about this subject.

@@ -34,7 +34,9 @@ use proto::ids::{AccountId, MeetingId};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
-pub use ledger::{LedgerCheckpointRow, LedgerEntryRow, NewLedgerCheckpoint, NewLedgerEntry};
+pub use ledger::{
+    LedgerCheckpointRow, LedgerEntryRow, LedgerPage, NewLedgerCheckpoint, NewLedgerEntry,
+};
 pub use records::{AccountRecord, IdentityKeyRow, MeetingChange, MeetingRecord, NewAccountRecord};
 
 /// Name of the SQLite file inside the data directory.

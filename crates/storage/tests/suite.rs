@@ -228,7 +228,9 @@ async fn ledger_appends_read_back_in_order(store: Store) {
         .collect();
     append_batch(&store, &rows[..3], 3).await;
     append_batch(&store, &rows[3..], 5).await;
-    let read = store.ledger_entries(0, 100, 1 << 20).await.unwrap();
+    let page = store.ledger_entries(0, 100, 1 << 20).await.unwrap();
+    assert_eq!(page.next, 100);
+    let read = page.rows;
     assert_eq!(read.len(), 5);
     for (row, (index, data, hash)) in read.iter().zip(&rows) {
         assert_eq!(
@@ -238,10 +240,20 @@ async fn ledger_appends_read_back_in_order(store: Store) {
     }
     // A byte budget cuts the page, but never below one entry.
     let page = store.ledger_entries(1, 5, 15).await.unwrap();
-    assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        page.rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+        vec![1]
+    );
+    assert_eq!(page.next, 2);
     let page = store.ledger_entries(1, 5, 20).await.unwrap();
-    assert_eq!(page.iter().map(|r| r.index).collect::<Vec<_>>(), vec![1, 2]);
-    assert!(store.ledger_entries(5, 9, 100).await.unwrap().is_empty());
+    assert_eq!(
+        page.rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(page.next, 3);
+    let page = store.ledger_entries(5, 9, 100).await.unwrap();
+    assert!(page.rows.is_empty());
+    assert_eq!(page.next, 9);
     let latest = store.latest_ledger_checkpoint().await.unwrap().unwrap();
     assert_eq!(
         (latest.tree_size, latest.note.as_str()),
@@ -293,7 +305,7 @@ async fn ledger_positions_cannot_be_reused(store: Store) {
         )
         .await;
     assert!(matches!(result, Err(StoreError::Conflict("ledger index"))));
-    let read = store.ledger_entries(0, 10, 1 << 20).await.unwrap();
+    let read = store.ledger_entries(0, 10, 1 << 20).await.unwrap().rows;
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].entry, b"a");
     let latest = store.latest_ledger_checkpoint().await.unwrap().unwrap();
@@ -436,7 +448,15 @@ const FORBIDDEN: [&str; 4] = [
 ];
 
 async fn assert_ledger_intact(store: &Store) {
-    assert_eq!(store.ledger_entries(0, 10, 1 << 20).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .ledger_entries(0, 10, 1 << 20)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
     assert!(store.latest_ledger_checkpoint().await.unwrap().is_some());
 }
 
