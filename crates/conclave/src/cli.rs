@@ -20,6 +20,10 @@ pub enum Command {
     /// Measure a server under load and write the figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check a server's transparency log: checkpoint signature, consistency
+    /// with the last checkpoint seen, and every entry. Exits 1 naming the
+    /// problem if the log misbehaves.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// The load generators of `conclave bench`.

@@ -6,7 +6,8 @@
 //! - [`config`]: `serve` settings from flags, `CONCLAVE_*` environment
 //!   variables, a TOML file and defaults, in that order of precedence;
 //! - [`serve`]: runs the server until SIGINT or SIGTERM, then drains;
-//! - [`bench`]: load generators that measure a server and write JSON.
+//! - [`bench`]: load generators that measure a server and write JSON;
+//! - [`audit`]: an independent monitor of a server's transparency log.
 //!
 //! Invariant: nothing here logs or prints a client address; the only
 //! addresses printed are the server's own listening addresses.
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod cli;
 pub mod config;
