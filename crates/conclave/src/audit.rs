@@ -15,8 +15,9 @@
 //!
 //! All entries are re-read each run, not only the new ones: a row changed
 //! underneath a running server is served as changed, and only a fresh look
-//! at old entries catches that. Memory is about 64 bytes per entry (the
-//! rebuilt tree).
+//! at old entries catches that. Entries are hashed and checked as they
+//! arrive and not kept; memory is about 64 bytes per entry (the rebuilt
+//! tree).
 //!
 //! Exit codes: 0 and one summary line when all holds; 1 and one `audit
 //! failed: ...` line naming the problem; 2 when the audit could not be done
@@ -270,8 +271,8 @@ pub async fn audit(server: &str, state_path: &Path) -> Result<AuditSummary, Audi
     }
 
     // 3. Every entry.
-    let entries = log.entries(size).await?;
-    let tree = MerkleTree::from_leaf_hashes(entries.iter().map(|data| ledger::leaf_hash(data)));
+    let fetched = log.entries(size).await?;
+    let tree = MerkleTree::from_leaf_hashes(fetched.leaf_hashes);
     for (trusted_size, trusted_root) in [(seen, seen_root), (size, root)] {
         if tree.root_at(trusted_size).ok() != Some(trusted_root) {
             let index = locate(&log, &tree, trusted_size, &trusted_root).await?;
@@ -282,8 +283,8 @@ pub async fn audit(server: &str, state_path: &Path) -> Result<AuditSummary, Audi
             .into());
         }
     }
-    for (index, data) in (0u64..).zip(&entries) {
-        check_form(data).map_err(|detail| LogProblem::Malformed { index, detail })?;
+    if let Some((index, detail)) = fetched.first_malformed {
+        return Err(LogProblem::Malformed { index, detail }.into());
     }
 
     save_state(
@@ -388,6 +389,20 @@ fn decode_hashes(encoded: &[String]) -> Result<Vec<Hash>, AuditError> {
         })
 }
 
+/// What was learnt from fetching every entry.
+struct Fetched {
+    leaf_hashes: Vec<Hash>,
+    /// The first entry whose form is wrong, and what is wrong with it.
+    first_malformed: Option<(u64, String)>,
+}
+
+/// One fetched entry, reduced to what the audit keeps.
+struct Leaf {
+    index: u64,
+    hash: Hash,
+    malformed: Option<String>,
+}
+
 /// The server's public ledger API.
 struct Log {
     base: String,
@@ -439,35 +454,39 @@ impl Log {
             .map_err(|e| AuditError::Unable(format!("GET {path}: unexpected answer: {e}")))
     }
 
-    /// Every entry in `0..size`, in order, with gaps reported as missing.
-    async fn entries(&self, size: u64) -> Result<Vec<Vec<u8>>, AuditError> {
+    /// The leaf hash of every entry in `0..size`, in order, with gaps
+    /// reported as missing; entries are checked for form on the way and
+    /// not kept.
+    async fn entries(&self, size: u64) -> Result<Fetched, AuditError> {
         let starts = (0..size).step_by(usize::try_from(MAX_LEDGER_PAGE_ENTRIES).unwrap_or(1000));
-        let pages: Vec<Vec<(u64, Vec<u8>)>> = stream::iter(starts)
+        let pages: Vec<Vec<Leaf>> = stream::iter(starts)
             .map(|start| self.range(start, size.min(start + MAX_LEDGER_PAGE_ENTRIES)))
             .buffered(CONCURRENT_PAGES)
             .try_collect()
             .await?;
-        let mut entries = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-        for (index, data) in pages.into_iter().flatten() {
-            if index != entries.len() as u64 {
-                return Err(LogProblem::Missing {
-                    index: entries.len() as u64,
-                }
-                .into());
+        let mut fetched = Fetched {
+            leaf_hashes: Vec::with_capacity(usize::try_from(size).unwrap_or(0)),
+            first_malformed: None,
+        };
+        for leaf in pages.into_iter().flatten() {
+            let expected = fetched.leaf_hashes.len() as u64;
+            if leaf.index != expected {
+                return Err(LogProblem::Missing { index: expected }.into());
             }
-            entries.push(data);
-        }
-        if entries.len() as u64 != size {
-            return Err(LogProblem::Missing {
-                index: entries.len() as u64,
+            fetched.leaf_hashes.push(leaf.hash);
+            if let (None, Some(detail)) = (&fetched.first_malformed, leaf.malformed) {
+                fetched.first_malformed = Some((leaf.index, detail));
             }
-            .into());
         }
-        Ok(entries)
+        let count = fetched.leaf_hashes.len() as u64;
+        if count != size {
+            return Err(LogProblem::Missing { index: count }.into());
+        }
+        Ok(fetched)
     }
 
     /// The entries in `start..end`, following `next` when a page is cut short.
-    async fn range(&self, start: u64, end: u64) -> Result<Vec<(u64, Vec<u8>)>, AuditError> {
+    async fn range(&self, start: u64, end: u64) -> Result<Vec<Leaf>, AuditError> {
         let mut out = Vec::new();
         let mut from = start;
         while from < end {
@@ -493,7 +512,11 @@ impl Log {
                         index: entry.index,
                         detail: "entry data is not base64".into(),
                     })?;
-                out.push((entry.index, data));
+                out.push(Leaf {
+                    index: entry.index,
+                    hash: ledger::leaf_hash(&data),
+                    malformed: check_form(&data).err(),
+                });
             }
             from = page.next;
         }
