@@ -32,4 +32,7 @@ pub enum BenchCommand {
     /// Lobby joins and admissions over WebSocket signaling: throughput,
     /// admit latency and server memory per participant.
     Signaling(crate::bench::signaling::SignalingArgs),
+    /// The transparency log: durable appends/s on SQLite, inclusion-proof
+    /// time and `conclave audit` time at a million entries.
+    Ledger(crate::bench::ledger::LedgerArgs),
 }

@@ -12,6 +12,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => conclave::serve::main(args),
         Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
+        Command::Bench(BenchCommand::Ledger(args)) => conclave::bench::ledger::main(args),
         Command::Audit(args) => conclave::audit::main(args),
     }
 }

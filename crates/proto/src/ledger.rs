@@ -9,8 +9,9 @@ use utoipa::{IntoParams, ToSchema};
 /// Most entries one `GET /api/v1/ledger/entries` returns.
 pub const MAX_LEDGER_PAGE_ENTRIES: u64 = 1000;
 
-/// Most bytes of entry data one page carries (before base64); a page holds
-/// at least one entry even if that one is larger.
+/// Bytes of entry data (before base64) after which a page ends: a page
+/// stops with the entry that reaches this, so it holds at least one entry
+/// and exceeds the figure by at most one entry.
 pub const MAX_LEDGER_PAGE_BYTES: usize = 2 * 1024 * 1024;
 
 /// `GET /api/v1/ledger/key`: who the log is and the key its checkpoints are

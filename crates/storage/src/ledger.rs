@@ -129,10 +129,11 @@ impl Store {
         .transpose()
     }
 
-    /// The stored entries with positions in `start..end`, in order, stopping
-    /// early once `max_bytes` of entry data are collected (always at least
-    /// one entry if any is in range). Positions with no row are simply
-    /// absent: callers check that the positions are contiguous.
+    /// The stored entries with positions in `start..end`, in order, up to
+    /// and including the one that brings the entry data to `max_bytes` (so
+    /// at least one entry if any is in range, and at most one entry beyond
+    /// the budget). Positions with no row are simply absent: callers check
+    /// that the positions are contiguous.
     pub async fn ledger_entries(
         &self,
         start: u64,
@@ -140,36 +141,33 @@ impl Store {
         max_bytes: usize,
     ) -> Result<LedgerPage, StoreError> {
         let (start_i, end_i) = (to_i64(start)?, to_i64(end)?);
-        let sizes = sqlx::query(
-            "SELECT idx, CAST(length(entry) AS BIGINT) AS len FROM ledger_entries \
-             WHERE idx >= $1 AND idx < $2 ORDER BY idx",
+        let budget = i64::try_from(max_bytes).unwrap_or(i64::MAX);
+        // One statement: the cut-off comes from running sums of the entry
+        // lengths (which SQLite reads without loading the blobs), so only
+        // the rows that are returned are read whole.
+        let rows = sqlx::query(
+            "SELECT idx, entry, leaf_hash FROM ledger_entries \
+             WHERE idx >= $1 AND idx < $2 AND idx <= COALESCE(( \
+                 SELECT MIN(idx) FROM ( \
+                     SELECT idx, SUM(CAST(length(entry) AS BIGINT)) OVER (ORDER BY idx) AS upto \
+                     FROM ledger_entries WHERE idx >= $1 AND idx < $2 \
+                 ) AS sums WHERE upto >= $3 \
+             ), $2) \
+             ORDER BY idx",
         )
         .bind(start_i)
         .bind(end_i)
+        .bind(budget)
         .fetch_all(&self.pool)
         .await?;
-        let mut total = 0usize;
-        let mut cut = end_i;
-        for (position, row) in sizes.iter().enumerate() {
-            let len = usize::try_from(row.try_get::<i64, _>("len")?).unwrap_or(usize::MAX);
-            total = total.saturating_add(len);
-            if total > max_bytes && position > 0 {
-                cut = row.try_get("idx")?;
-                break;
-            }
-        }
-        let rows = sqlx::query(
-            "SELECT idx, entry, leaf_hash FROM ledger_entries \
-             WHERE idx >= $1 AND idx < $2 ORDER BY idx",
-        )
-        .bind(start_i)
-        .bind(cut)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(LedgerPage {
-            rows: rows.iter().map(entry_row).collect::<Result<_, _>>()?,
-            next: to_u64(cut, "ledger_entries.idx")?,
-        })
+        let rows: Vec<LedgerEntryRow> = rows.iter().map(entry_row).collect::<Result<_, _>>()?;
+        let total: usize = rows.iter().map(|row| row.entry.len()).sum();
+        let next = match rows.last() {
+            // The budget was reached, so the page may have been cut here.
+            Some(last) if total >= max_bytes => last.index + 1,
+            _ => end,
+        };
+        Ok(LedgerPage { rows, next })
     }
 
     /// Position of the newest entry with this tag about this subject.
