@@ -566,6 +566,42 @@ mod tests {
     use super::*;
 
     #[test]
+    fn entry_form_is_checked_by_envelope_and_known_body() {
+        let record = KeyDirectoryRecord {
+            account_id: "acct".into(),
+            version: 1,
+            public_key: [1; 32],
+            registered_at: 5,
+            previous_key: None,
+        };
+        let good = record.to_entry().expect("entry").encode();
+        assert_eq!(check_form(&good), Ok(()));
+        let unknown = Entry::new(
+            ledger::EntryTag::new("oversight.x").expect("tag"),
+            vec![0xff],
+        )
+        .expect("entry")
+        .encode();
+        assert_eq!(
+            check_form(&unknown),
+            Ok(()),
+            "unknown tags pass on envelope alone"
+        );
+        let mut truncated = good.clone();
+        truncated.pop();
+        assert!(check_form(&truncated).is_err());
+        let bad_body = Entry::new(
+            ledger::EntryTag::new(KEY_DIRECTORY_TAG).expect("tag"),
+            b"{}".to_vec(),
+        )
+        .expect("entry")
+        .encode();
+        assert!(check_form(&bad_body)
+            .expect_err("bad body")
+            .contains("JSON"));
+    }
+
+    #[test]
     fn sibling_ranges_follow_the_proof_order() {
         let mut tree = MerkleTree::new();
         for i in 0u32..13 {

@@ -254,3 +254,37 @@ async fn an_unreachable_server_is_not_a_log_failure() {
     assert!(child.stderr().starts_with("audit not done: "));
     assert!(!state.path().join("audit.json").exists());
 }
+
+#[tokio::test]
+async fn with_every_it_keeps_watching_until_the_log_misbehaves() {
+    let setup = Setup::new(3).await;
+    let state = setup.state_dir.path().join("audit.json");
+    let mut watcher = conclave(
+        [
+            "audit",
+            "--server",
+            &setup.base,
+            "--state",
+            &state.display().to_string(),
+            "--every",
+            "1",
+        ],
+        &[],
+    );
+    // Bounded: at most 30 s for two passing rounds.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while watcher.stdout().lines().count() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no two rounds; stderr {}",
+            watcher.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let db = setup.database().await;
+    sql(&db, "DROP TRIGGER ledger_entries_no_delete").await;
+    sql(&db, "DELETE FROM ledger_entries WHERE idx = 1").await;
+    let status = watcher.exit_within(EXIT_TIMEOUT).await;
+    let line = failure(status, &watcher.stdout(), &watcher.stderr());
+    assert!(line.contains("index 1"), "{line}");
+}

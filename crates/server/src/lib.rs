@@ -146,12 +146,6 @@ impl Server {
             }
             Database::Url(url) => storage::Store::open(url).await?,
         };
-        let data_dir = match &config.database {
-            Database::SqliteDir(dir) => Some(dir.as_path()),
-            Database::Url(_) => None,
-        };
-        let ledger =
-            crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let listener =
             TcpListener::bind(config.http)
                 .await
@@ -166,6 +160,14 @@ impl Server {
                     addr: config.media,
                     source,
                 })?;
+        // After the ports: a server that cannot listen must not create a
+        // log key or sign a checkpoint first.
+        let data_dir = match &config.database {
+            Database::SqliteDir(dir) => Some(dir.as_path()),
+            Database::Url(_) => None,
+        };
+        let ledger =
+            crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = state::AppState::new(
             store,

@@ -406,3 +406,21 @@ async fn a_restarted_server_serves_the_same_log_with_the_same_key() {
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn without_a_data_dir_the_key_file_must_be_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = storage::Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let settings = LedgerSettings::default();
+    let err = LedgerService::open(store.clone(), &settings, None)
+        .await
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("--ledger-key-file"), "{err}");
+    let with_file = LedgerSettings {
+        key_file: Some(dir.path().join("elsewhere.key")),
+        ..LedgerSettings::default()
+    };
+    LedgerService::open(store, &with_file, None).await.unwrap();
+    assert!(dir.path().join("elsewhere.key").exists());
+}

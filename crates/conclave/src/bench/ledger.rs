@@ -129,7 +129,10 @@ pub async fn run(args: &LedgerArgs) -> anyhow::Result<LedgerReport> {
     let temp = tempfile::tempdir().context("temporary data directory")?;
     let dir = args.data_dir.as_deref().unwrap_or(temp.path());
     if dir.join(storage::SQLITE_FILE).exists() {
-        bail!("{} already holds a database; give an empty directory", dir.display());
+        bail!(
+            "{} already holds a database; give an empty directory",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let store = storage::Store::open_sqlite_dir(dir)
@@ -272,7 +275,12 @@ fn key_entry() -> anyhow::Result<Entry> {
     let mut key = [0u8; 32];
     rng.fill_bytes(&mut key);
     let account: String = (0..22)
-        .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[rng.gen_range(0..64)]))
+        .map(|_| {
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+                    [rng.gen_range(0..64)],
+            )
+        })
         .collect();
     let record = KeyDirectoryRecord {
         account_id: account,
