@@ -23,6 +23,10 @@ pub enum Command {
     /// Measure a server under load and write the figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check a server's transparency log: checkpoint signature, consistency
+    /// with the last checkpoint seen, and every entry. Exits 1 naming the
+    /// problem if the log misbehaves.
+    Audit(crate::audit::AuditArgs),
 }
 
 /// The load generators of `conclave bench`.
@@ -35,4 +39,7 @@ pub enum BenchCommand {
     /// join to first frame, against Conclave's SFU or Janus, with the null
     /// relay floor measured in the same run.
     Sfu(crate::bench::sfu::SfuArgs),
+    /// The transparency log: durable appends/s on SQLite, inclusion-proof
+    /// time and `conclave audit` time at a million entries.
+    Ledger(crate::bench::ledger::LedgerArgs),
 }

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use server::rate_limit::Quota;
-use server::{Database, Limits, ServerConfig};
+use server::{Database, LedgerSettings, Limits, ServerConfig};
 
 /// Longest session lifetime accepted: ten years. Anything longer is almost
 /// certainly a unit mistake, and it keeps expiry arithmetic far from overflow.
@@ -53,7 +53,8 @@ impl Defaults {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ServeArgs {
     /// TOML config file (keys: data_dir, http, media, database_url,
-    /// session_ttl_secs, auth_burst, auth_per_minute, log_format).
+    /// session_ttl_secs, auth_burst, auth_per_minute, log_format,
+    /// ledger_origin, ledger_key_file).
     #[arg(long, env = "CONCLAVE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite database [default: ./conclave-data].
@@ -80,6 +81,13 @@ pub struct ServeArgs {
     /// Log line format on stderr [default: text]. The level comes from RUST_LOG [default: info].
     #[arg(long, env = "CONCLAVE_LOG_FORMAT", value_name = "FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// The transparency log's name, `<host>/conclave-log` [default: localhost/conclave-log].
+    #[arg(long, env = "CONCLAVE_LEDGER_ORIGIN", value_name = "ORIGIN")]
+    pub ledger_origin: Option<String>,
+    /// The transparency log's Ed25519 key file, created with mode 0600 if
+    /// missing [default: ledger.key in --data-dir; required with --database-url].
+    #[arg(long, env = "CONCLAVE_LEDGER_KEY_FILE", value_name = "FILE")]
+    pub ledger_key_file: Option<PathBuf>,
 }
 
 /// How log lines are written.
@@ -113,6 +121,10 @@ pub struct FileConfig {
     pub auth_per_minute: Option<NonZeroU32>,
     /// See [`ServeArgs::log_format`].
     pub log_format: Option<LogFormat>,
+    /// See [`ServeArgs::ledger_origin`].
+    pub ledger_origin: Option<String>,
+    /// See [`ServeArgs::ledger_key_file`].
+    pub ledger_key_file: Option<PathBuf>,
 }
 
 /// Everything `serve` needs once all sources are merged and checked.
@@ -244,6 +256,13 @@ pub fn merge(args: ServeArgs, file: FileConfig) -> Result<Settings, ConfigError>
             session_ttl,
             auth_per_address,
             ..defaults
+        },
+        ledger: LedgerSettings {
+            origin: args
+                .ledger_origin
+                .or(file.ledger_origin)
+                .unwrap_or_else(|| LedgerSettings::default().origin),
+            key_file: args.ledger_key_file.or(file.ledger_key_file),
         },
         ..ServerConfig::default()
     };

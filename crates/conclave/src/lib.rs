@@ -7,7 +7,8 @@
 //!   variables, a TOML file and defaults, in that order of precedence;
 //! - [`serve`]: runs the server until SIGINT or SIGTERM, then drains;
 //! - [`bot`]: a headless participant that checks the media it receives;
-//! - [`bench`]: load generators that measure a server and write JSON.
+//! - [`bench`]: load generators that measure a server and write JSON;
+//! - [`audit`]: an independent monitor of a server's transparency log.
 //!
 //! Invariant: nothing here logs or prints a client address; the only
 //! addresses printed are the server's own listening addresses.
@@ -22,6 +23,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod bench;
 pub mod bot;
 pub mod cli;

@@ -14,5 +14,7 @@ fn main() -> ExitCode {
         Command::Bot(args) => conclave::bot::main(args),
         Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
         Command::Bench(BenchCommand::Sfu(args)) => conclave::bench::sfu::main(args),
+        Command::Bench(BenchCommand::Ledger(args)) => conclave::bench::ledger::main(args),
+        Command::Audit(args) => conclave::audit::main(args),
     }
 }

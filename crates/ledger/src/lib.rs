@@ -15,7 +15,12 @@
 //!   signed notes with Ed25519 ([`NoteSigner`], [`NoteVerifier`],
 //!   [`SignedNote`]);
 //! - [`Entry`], the versioned canonical envelope (type tag and body) that
-//!   every leaf's data is.
+//!   every leaf's data is;
+//! - [`Frontier`], the right edge of a tree, to compute the root a batch of
+//!   appends leads to without touching the tree;
+//! - [`KeyDirectoryRecord`], the key directory's entries, and
+//!   [`verify_key_entry`], which a client uses to check a credential's key
+//!   against the log.
 //!
 //! # Invariants
 //!
@@ -74,14 +79,20 @@
 
 mod checkpoint;
 mod entry;
+mod frontier;
 mod hash;
+mod key_directory;
 mod note;
 mod proof;
 mod tree;
 
 pub use checkpoint::{Checkpoint, CheckpointError, VerifiedCheckpoint};
 pub use entry::{Entry, EntryError, EntryTag, ENTRY_VERSION, MAX_ENTRY_LEN, MAX_TAG_LEN};
+pub use frontier::Frontier;
 pub use hash::{leaf_hash, node_hash, Hash, HashError, HASH_LEN};
+pub use key_directory::{
+    verify_key_entry, KeyDirectoryError, KeyDirectoryRecord, KEY_DIRECTORY_TAG,
+};
 pub use note::{
     KeyId, NoteError, NoteSignature, NoteSigner, NoteVerifier, SignedNote, VerifiedNote,
     MAX_NOTE_LEN, MAX_NOTE_SIGNATURES,

@@ -13,6 +13,7 @@
 
 use std::fmt;
 
+use crate::frontier::Frontier;
 use crate::hash::{leaf_hash, node_hash, Hash};
 
 /// Position of a leaf in the log, counting from 0 in append order.
@@ -55,6 +56,12 @@ impl MerkleTree {
             tree.push_leaf_hash(hash);
         }
         tree
+    }
+
+    /// Appends a leaf by its leaf hash (for data already hashed, such as a
+    /// batch whose root was computed beforehand) and returns its index.
+    pub fn append_leaf_hash(&mut self, leaf_hash: Hash) -> LeafIndex {
+        self.push_leaf_hash(leaf_hash)
     }
 
     /// Appends a leaf whose data is `leaf_data` and returns its index.
@@ -119,6 +126,23 @@ impl MerkleTree {
         let mut proof = Vec::new();
         self.push_subproof(old_size, 0, new_size, true, &mut proof);
         Ok(proof)
+    }
+
+    /// The right edge of the whole tree, for appending without touching it.
+    pub fn frontier(&self) -> Frontier {
+        let size = self.size();
+        let mut subtrees = Vec::new();
+        let mut start = 0;
+        // One complete subtree per set bit of the size, largest first.
+        for level in (0..u64::BITS).rev() {
+            let len = 1u64 << level;
+            if size & len != 0 {
+                subtrees.push(self.range_hash(start, start + len));
+                start += len;
+            }
+        }
+        // Invariant: one subtree per set bit, as `from_parts` checks.
+        Frontier::from_parts(size, subtrees).expect("one subtree per set bit")
     }
 
     fn check_size(&self, size: u64) -> Result<(), TreeError> {

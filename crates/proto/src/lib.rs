@@ -6,6 +6,7 @@
 //! - [`rest`]: request and response bodies of the HTTP API (`/api/v1/...`);
 //!   the OpenAPI document is generated from these types.
 //! - [`signaling`]: the JSON messages of the WebSocket at `/api/v1/ws`.
+//! - [`ledger`]: bodies of the public transparency-log API (`/api/v1/ledger/...`).
 //!
 //! Invariants: every request type rejects unknown fields; every signaling
 //! message is at most [`signaling::MAX_MESSAGE_BYTES`]; the first client
@@ -21,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod ids;
+pub mod ledger;
 pub mod rest;
 pub mod signaling;
 #[cfg(test)]

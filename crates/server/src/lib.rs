@@ -28,6 +28,7 @@
 pub mod api;
 pub mod auth;
 pub mod avatar;
+pub mod ledger;
 pub mod meetings;
 pub mod metrics;
 pub mod rate_limit;
@@ -44,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 
+pub use crate::ledger::LedgerSettings;
 pub use state::Limits;
 
 /// Where durable state lives.
@@ -68,6 +70,8 @@ pub struct ServerConfig {
     pub database: Database,
     /// Tunables.
     pub limits: Limits,
+    /// The transparency log's name and key.
+    pub ledger: LedgerSettings,
     /// How long to wait for connections to close on shutdown.
     pub drain_timeout: Duration,
 }
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             media: SocketAddr::from(([127, 0, 0, 1], 10000)),
             database: Database::SqliteDir(PathBuf::from("./conclave-data")),
             limits: Limits::default(),
+            ledger: LedgerSettings::default(),
             drain_timeout: Duration::from_secs(10),
         }
     }
@@ -116,6 +121,9 @@ pub enum StartError {
     /// The database cannot be opened or migrated.
     #[error("cannot open the database ({0}); check --database-url or --data-dir")]
     Database(#[from] storage::StoreError),
+    /// The transparency log cannot start.
+    #[error("cannot start the transparency log ({0})")]
+    Ledger(#[from] crate::ledger::LedgerStartError),
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
@@ -163,6 +171,14 @@ impl Server {
             addr: config.media,
             source,
         })?;
+        // After the ports: a server that cannot listen must not create a
+        // log key or sign a checkpoint first.
+        let data_dir = match &config.database {
+            Database::SqliteDir(dir) => Some(dir.as_path()),
+            Database::Url(_) => None,
+        };
+        let ledger =
+            crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let announced = announced_media_addr(media_addr);
         let router = sfu::Router::new(sfu::RouterConfig::new(announced), Instant::now())?;
         let metrics = metrics::Metrics::new();
@@ -171,6 +187,7 @@ impl Server {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = state::AppState::new(
             store,
+            ledger,
             metrics,
             config.limits.clone(),
             shutdown_rx,

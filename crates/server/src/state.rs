@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use crate::api::error::ApiError;
+use crate::ledger::LedgerService;
 use crate::meetings::Meetings;
 use crate::metrics::Metrics;
 use crate::rate_limit::{Quota, RateLimiter};
@@ -48,6 +49,8 @@ pub struct Inner {
     pub store: storage::Store,
     /// Live meetings.
     pub meetings: Meetings,
+    /// The transparency log.
+    pub ledger: LedgerService,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Tunables.
@@ -69,6 +72,7 @@ impl AppState {
     /// Builds the shared state.
     pub fn new(
         store: storage::Store,
+        ledger: LedgerService,
         metrics: Metrics,
         limits: Limits,
         shutdown: watch::Receiver<bool>,
@@ -78,6 +82,7 @@ impl AppState {
         AppState(Arc::new(Inner {
             store,
             meetings,
+            ledger,
             metrics,
             auth_limiter: Mutex::new(RateLimiter::new(limits.auth_per_address)),
             login_failures: Mutex::new(RateLimiter::new(limits.login_failures_per_username)),

@@ -200,6 +200,12 @@ async fn the_document_describes_public_operations_without_security() {
         ("/api/v1/sessions", "post"),
         ("/healthz", "get"),
         ("/api/v1/meetings/{id}", "get"),
+        ("/api/v1/ledger/checkpoint", "get"),
+        ("/api/v1/ledger/key", "get"),
+        ("/api/v1/ledger/entries", "get"),
+        ("/api/v1/ledger/proofs/inclusion", "get"),
+        ("/api/v1/ledger/proofs/consistency", "get"),
+        ("/api/v1/ledger/key-directory/{id}", "get"),
     ] {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} is documented");

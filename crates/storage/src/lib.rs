@@ -10,7 +10,10 @@
 //! - bearer tokens are stored only as SHA-256 hashes, passwords and passcodes
 //!   only as Argon2id hashes (hashing happens in the caller);
 //! - the identity-key directory is append-only: there is no method that
-//!   updates or deletes a key record.
+//!   updates or deletes a key record;
+//! - the transparency log's tables (`ledger_entries`, `ledger_checkpoints`)
+//!   are append-only: no method updates or deletes their rows, and database
+//!   triggers refuse UPDATE and DELETE on both backends.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), storage::StoreError> {
@@ -21,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod ledger;
 mod records;
 
 use std::path::Path;
@@ -30,6 +34,9 @@ use proto::ids::{AccountId, MeetingId};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
+pub use ledger::{
+    LedgerCheckpointRow, LedgerEntryRow, LedgerPage, NewLedgerCheckpoint, NewLedgerEntry,
+};
 pub use records::{AccountRecord, IdentityKeyRow, MeetingChange, MeetingRecord, NewAccountRecord};
 
 /// Name of the SQLite file inside the data directory.

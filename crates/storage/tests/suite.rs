@@ -9,7 +9,10 @@
 
 use proto::ids::{AccountId, MeetingId, OpaqueId};
 use rand::RngCore;
-use storage::{Backend, MeetingChange, MeetingRecord, NewAccountRecord, Store, StoreError};
+use storage::{
+    Backend, MeetingChange, MeetingRecord, NewAccountRecord, NewLedgerCheckpoint, NewLedgerEntry,
+    Store, StoreError,
+};
 
 fn random_id<T: OpaqueId>(n: usize) -> T {
     let mut bytes = vec![0u8; n];
@@ -182,6 +185,133 @@ async fn meetings_round_trip_update_and_end(store: Store) {
         .unwrap());
 }
 
+fn ledger_entry(index: u64, data: &[u8], hash: &[u8; 32]) -> (u64, Vec<u8>, [u8; 32]) {
+    (index, data.to_vec(), *hash)
+}
+
+async fn append_batch(store: &Store, rows: &[(u64, Vec<u8>, [u8; 32])], size: u64) {
+    let entries: Vec<NewLedgerEntry> = rows
+        .iter()
+        .map(|(index, data, hash)| NewLedgerEntry {
+            index: *index,
+            tag: "test.entry",
+            subject: Some("subject-a"),
+            entry: data,
+            leaf_hash: hash,
+        })
+        .collect();
+    let note = format!("checkpoint at {size}\n");
+    store
+        .append_ledger_batch(
+            &entries,
+            Some(NewLedgerCheckpoint {
+                tree_size: size,
+                note: &note,
+            }),
+            1_000,
+        )
+        .await
+        .unwrap();
+}
+
+async fn ledger_appends_read_back_in_order(store: Store) {
+    assert_eq!(store.latest_ledger_checkpoint().await.unwrap(), None);
+    assert_eq!(
+        store
+            .latest_ledger_index_for("test.entry", "subject-a")
+            .await
+            .unwrap(),
+        None
+    );
+    let rows: Vec<_> = (0..5u8)
+        .map(|i| ledger_entry(u64::from(i), &[i; 10], &[i; 32]))
+        .collect();
+    append_batch(&store, &rows[..3], 3).await;
+    append_batch(&store, &rows[3..], 5).await;
+    let page = store.ledger_entries(0, 100, 1 << 20).await.unwrap();
+    assert_eq!(page.next, 100);
+    let read = page.rows;
+    assert_eq!(read.len(), 5);
+    for (row, (index, data, hash)) in read.iter().zip(&rows) {
+        assert_eq!(
+            (row.index, &row.entry, &row.leaf_hash),
+            (*index, data, hash)
+        );
+    }
+    // A byte budget ends the page with the entry that reaches it, so never
+    // below one entry.
+    for budget in [1, 10] {
+        let page = store.ledger_entries(1, 5, budget).await.unwrap();
+        let indexes: Vec<u64> = page.rows.iter().map(|r| r.index).collect();
+        assert_eq!((indexes, page.next), (vec![1], 2), "budget {budget}");
+    }
+    let page = store.ledger_entries(1, 5, 15).await.unwrap();
+    assert_eq!(
+        page.rows.iter().map(|r| r.index).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert_eq!(page.next, 3);
+    let page = store.ledger_entries(5, 9, 100).await.unwrap();
+    assert!(page.rows.is_empty());
+    assert_eq!(page.next, 9);
+    let latest = store.latest_ledger_checkpoint().await.unwrap().unwrap();
+    assert_eq!(
+        (latest.tree_size, latest.note.as_str()),
+        (5, "checkpoint at 5\n")
+    );
+    assert_eq!(
+        store
+            .latest_ledger_index_for("test.entry", "subject-a")
+            .await
+            .unwrap(),
+        Some(4)
+    );
+    assert_eq!(
+        store
+            .latest_ledger_index_for("other.tag", "subject-a")
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn ledger_positions_cannot_be_reused(store: Store) {
+    let first = [ledger_entry(0, b"a", &[1; 32])];
+    append_batch(&store, &first, 1).await;
+    // A second writer at the same position fails, and its whole batch with
+    // it: the checkpoint of the failed batch is not stored either.
+    let clash = [
+        ledger_entry(1, b"b", &[2; 32]),
+        ledger_entry(0, b"c", &[3; 32]),
+    ];
+    let entries: Vec<NewLedgerEntry> = clash
+        .iter()
+        .map(|(index, data, hash)| NewLedgerEntry {
+            index: *index,
+            tag: "test.entry",
+            subject: None,
+            entry: data,
+            leaf_hash: hash,
+        })
+        .collect();
+    let result = store
+        .append_ledger_batch(
+            &entries,
+            Some(NewLedgerCheckpoint {
+                tree_size: 2,
+                note: "bad",
+            }),
+            1,
+        )
+        .await;
+    assert!(matches!(result, Err(StoreError::Conflict("ledger index"))));
+    let read = store.ledger_entries(0, 10, 1 << 20).await.unwrap().rows;
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].entry, b"a");
+    let latest = store.latest_ledger_checkpoint().await.unwrap().unwrap();
+    assert_eq!(latest.tree_size, 1);
+}
+
 async fn closed_store_refuses_work(store: Store) {
     account(&store, "ada").await;
     store.close().await;
@@ -225,6 +355,8 @@ suite!(
     concurrent_key_changes_get_distinct_versions,
     meetings_round_trip_update_and_end,
     closed_store_refuses_work,
+    ledger_appends_read_back_in_order,
+    ledger_positions_cannot_be_reused,
 );
 
 /// A throwaway schema in the PostgreSQL test database.
@@ -304,4 +436,122 @@ async fn unsupported_urls_are_named() {
         err.to_string(),
         "unsupported database URL scheme \"mysql\": use sqlite:// or postgres://"
     );
+}
+
+/// Straight SQL, as a careless migration or an operator's shell would run
+/// it: the database itself refuses to change or remove ledger rows.
+const FORBIDDEN: [&str; 4] = [
+    "UPDATE {t}ledger_entries SET entry = entry",
+    "DELETE FROM {t}ledger_entries",
+    "UPDATE {t}ledger_checkpoints SET note = 'forged'",
+    "DELETE FROM {t}ledger_checkpoints",
+];
+
+async fn assert_ledger_intact(store: &Store) {
+    assert_eq!(
+        store
+            .ledger_entries(0, 10, 1 << 20)
+            .await
+            .unwrap()
+            .rows
+            .len(),
+        1
+    );
+    assert!(store.latest_ledger_checkpoint().await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_triggers_refuse_ledger_update_and_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    append_batch(&store, &[ledger_entry(0, b"a", &[1; 32])], 1).await;
+    let raw = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join(storage::SQLITE_FILE).display()
+    ))
+    .await
+    .unwrap();
+    for statement in FORBIDDEN {
+        let statement = statement.replace("{t}", "");
+        let err = sqlx::query(&statement)
+            .execute(&raw)
+            .await
+            .expect_err(&statement);
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    assert_ledger_intact(&store).await;
+}
+
+#[tokio::test]
+async fn postgres_triggers_refuse_ledger_update_delete_and_truncate() {
+    let Some(db) = PgSchema::create().await else {
+        return;
+    };
+    append_batch(&db.store, &[ledger_entry(0, b"a", &[1; 32])], 1).await;
+    let prefix = format!("{}.", db.schema);
+    let truncate = [
+        "TRUNCATE {t}ledger_entries",
+        "TRUNCATE {t}ledger_checkpoints",
+    ];
+    for statement in FORBIDDEN.iter().chain(&truncate) {
+        let statement = statement.replace("{t}", &prefix);
+        let err = sqlx::query(&statement)
+            .execute(&db.admin)
+            .await
+            .expect_err(&statement);
+        assert!(
+            err.to_string().contains("append-only"),
+            "{statement}: {err}"
+        );
+    }
+    assert_ledger_intact(&db.store).await;
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn ledger_rows_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    append_batch(&store, &[ledger_entry(0, b"a", &[1; 32])], 1).await;
+    store.close().await;
+    let reopened = Store::open_sqlite_dir(dir.path()).await.unwrap();
+    assert_ledger_intact(&reopened).await;
+}
+
+/// No SQL in the storage crate may change or remove a ledger row: the only
+/// statements on ledger tables are INSERT and SELECT.
+#[test]
+fn storage_sql_never_updates_or_deletes_ledger_rows() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = Vec::new();
+    for dir in ["src", "migrations/sqlite", "migrations/postgres"] {
+        for file in std::fs::read_dir(root.join(dir)).unwrap() {
+            sources.push(file.unwrap().path());
+        }
+    }
+    assert!(sources.len() >= 5, "found {sources:?}");
+    for path in sources {
+        let text = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        // Join lines so that a statement split across string literals or
+        // lines is still seen whole.
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        for forbidden in [
+            "update ledger_",
+            "delete from ledger_",
+            "truncate ledger_",
+            "replace into ledger_",
+            "drop table ledger_",
+            "drop trigger",
+            "do update",
+        ] {
+            assert!(
+                !text.contains(forbidden),
+                "{} contains {forbidden:?}",
+                path.display()
+            );
+        }
+    }
 }

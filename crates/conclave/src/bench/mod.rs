@@ -4,4 +4,5 @@
 pub mod janus;
 pub mod null_relay;
 pub mod sfu;
+pub mod ledger;
 pub mod signaling;

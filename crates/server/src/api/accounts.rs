@@ -20,6 +20,7 @@ use storage::{AccountRecord, IdentityKeyRow, NewAccountRecord, StoreError};
 use super::error::{ApiError, ApiJson, ApiPath};
 use crate::auth::{hash_secret, new_token, random_bytes, verify_secret, Caller};
 use crate::avatar;
+use crate::ledger::KeyChangeError;
 use crate::state::AppState;
 
 /// Context signed by an identity key to prove possession (see [`IdentityKeyRegistration`]).
@@ -236,12 +237,14 @@ pub async fn avatar(
     Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
-/// Register or change the caller's identity key. Every change is kept in
-/// the key directory (and published in the transparency log).
+/// Register or change the caller's identity key. Every change is first
+/// logged in the transparency log's key directory, then kept in the key
+/// history; `GET /api/v1/ledger/key-directory/{id}` proves it.
 #[utoipa::path(put, path = "/api/v1/accounts/me/identity-key", tag = "accounts",
     security(("bearer" = [])),
     request_body = IdentityKeyRegistration,
-    responses((status = 201, body = IdentityKeyRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 201, body = IdentityKeyRecord), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "the transparency log cannot record the change; the key was not stored")))]
 pub async fn put_identity_key(
     State(state): State<AppState>,
     caller: Caller,
@@ -268,10 +271,14 @@ pub async fn put_identity_key(
                 "signature does not prove possession of the key",
             )
         })?;
-    let row = state
-        .store
-        .append_identity_key(&caller.account, &key_bytes, crate::unix_now())
-        .await?;
+    let (row, _) = state
+        .ledger
+        .register_identity_key(&caller.account, &key_bytes, crate::unix_now())
+        .await
+        .map_err(|e| match e {
+            KeyChangeError::Ledger(e) => super::ledger::unavailable(e),
+            KeyChangeError::Store(e) => e.into(),
+        })?;
     tracing::info!(account = %caller.account, version = row.version, "identity key changed");
     Ok((StatusCode::CREATED, ApiJson(key_record(row))))
 }

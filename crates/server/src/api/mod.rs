@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod error;
+pub mod ledger;
 pub mod meetings;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -58,6 +59,12 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(meetings::create_meeting, meetings::list_meetings))
         .routes(routes!(meetings::meeting, meetings::update_meeting))
         .routes(routes!(health))
+        .routes(routes!(ledger::checkpoint))
+        .routes(routes!(ledger::key))
+        .routes(routes!(ledger::entries))
+        .routes(routes!(ledger::inclusion_proof))
+        .routes(routes!(ledger::consistency_proof))
+        .routes(routes!(ledger::key_directory))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(avatar_routes)
         .split_for_parts();

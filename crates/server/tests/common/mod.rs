@@ -44,6 +44,7 @@ pub async fn start_with(limits: Limits) -> TestServer {
         media: "127.0.0.1:0".parse().unwrap(),
         database: Database::SqliteDir(dir.path().to_owned()),
         limits,
+        ledger: Default::default(),
         drain_timeout: Duration::from_secs(2),
     };
     let server = Server::bind(config).await.unwrap();
