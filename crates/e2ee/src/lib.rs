@@ -83,5 +83,9 @@
 pub mod franking;
 pub mod group;
 pub mod header;
+pub mod identity;
 pub mod media;
+pub mod member;
 pub mod safety_code;
+pub mod server_view;
+pub mod wire;
