@@ -28,4 +28,7 @@ pub enum BenchCommand {
     /// Lobby joins and admissions over WebSocket signaling: throughput,
     /// admit latency and server memory per participant.
     Signaling(crate::bench::signaling::SignalingArgs),
+    /// The MLS group of an N-member meeting: join, commit and processing
+    /// times and message sizes, on the e2ee driver in process.
+    Mls(crate::bench::mls::MlsArgs),
 }

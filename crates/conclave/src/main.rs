@@ -12,5 +12,6 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Serve(args) => conclave::serve::main(args),
         Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
+        Command::Bench(BenchCommand::Mls(args)) => conclave::bench::mls::main(args),
     }
 }

@@ -328,6 +328,11 @@ impl Admissions {
         self.0.insert(admission.participant.clone(), admission);
     }
 
+    /// The recorded admissions, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = &Admission> {
+        self.0.values()
+    }
+
     /// The admission naming `identity`, if any.
     pub(crate) fn find(&self, identity: &MemberIdentity) -> Option<&Admission> {
         self.0

@@ -430,8 +430,11 @@ impl ServerGroupView {
     }
 
     /// Checks a chat message before relaying it: well-formed, this group, an application
-    /// message of the current epoch or one of the [`MAX_PAST_EPOCHS`] before, with a franking
-    /// commitment as its authenticated data. Returns the commitment to tag.
+    /// message of the current epoch (or one of the [`MAX_PAST_EPOCHS`] before, none at present),
+    /// with a franking commitment as its authenticated data. Returns the commitment to tag.
+    ///
+    /// A message refused with [`ServerViewError::ChatEpoch`] was sent before its sender saw the
+    /// latest commit: the sender processes the commit and sends it again.
     pub fn check_chat(&self, message: &[u8]) -> Result<Commitment, ServerViewError> {
         let message = wire::parse_application(message)?;
         if message.group_id() != self.group.group_id() {

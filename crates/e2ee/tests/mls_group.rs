@@ -14,7 +14,9 @@ use e2ee::media::{MediaError, EPOCH_GRACE};
 use e2ee::member::{
     GhostError, HandshakeOutcome, Member, MemberError, PendingMember, ProposalOutcome,
 };
-use e2ee::server_view::{CommitRefused, ServerGroupView, ServerSigningKey, ValidatedKeyPackage};
+use e2ee::server_view::{
+    CommitRefused, ServerGroupView, ServerSigningKey, ServerViewError, ValidatedKeyPackage,
+};
 
 const GROUP_ID: &[u8] = b"meeting-under-test";
 
@@ -585,6 +587,11 @@ fn a_late_joiner_cannot_decrypt_earlier_frames() {
 
     meeting.admit_account("carol", now);
     meeting.assert_in_sync();
+    // The server no longer relays chat of an ended epoch; its sender would send it again.
+    assert!(matches!(
+        meeting.server.check_chat(&early_chat.message),
+        Err(ServerViewError::ChatEpoch { .. })
+    ));
     let carol = meeting.members.last_mut().unwrap();
     assert!(carol.decrypt_frame(&early_frame, now).is_err());
     assert!(carol
