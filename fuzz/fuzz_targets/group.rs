@@ -5,7 +5,9 @@
 use std::time::Instant;
 
 use e2ee::franking::AccountId;
-use e2ee::identity::{Admission, Admissions, IdentityKeyPair, KeyDirectory, MemberIdentity, ParticipantId};
+use e2ee::identity::{
+    Admission, Admissions, IdentityKeyPair, KeyDirectory, MemberIdentity, ParticipantId,
+};
 use e2ee::member::{Member, PendingMember};
 use e2ee::server_view::{ServerGroupView, ServerSigningKey, ValidatedKeyPackage};
 
@@ -47,9 +49,12 @@ impl Group {
         let (mut alice, bootstrap) = alice
             .create_group(b"fuzz", &server_key.public(), now)
             .expect("group");
-        let mut server =
-            ServerGroupView::from_bootstrap(&bootstrap.group_info, &bootstrap.ratchet_tree, &server_key)
-                .expect("view");
+        let mut server = ServerGroupView::from_bootstrap(
+            &bootstrap.group_info,
+            &bootstrap.ratchet_tree,
+            &server_key,
+        )
+        .expect("view");
         let bob = pending("bob", &mut directory);
         seated.record(admission(&bob));
         alice.record_admission(admission(&bob));
@@ -65,9 +70,23 @@ impl Group {
             .expect("accepted");
         let joiners = accepted.joiners.expect("welcome");
         let bob = bob
-            .join(&joiners.welcome, &joiners.ratchet_tree, &server_key.public(), &seated, &directory, now)
+            .join(
+                &joiners.welcome,
+                &joiners.ratchet_tree,
+                &server_key.public(),
+                &seated,
+                &directory,
+                now,
+            )
             .expect("join");
         let tree = server.ratchet_tree().expect("tree");
-        Self { server_key, server, directory, seated, bob, tree }
+        Self {
+            server_key,
+            server,
+            directory,
+            seated,
+            bob,
+            tree,
+        }
     }
 }

@@ -19,9 +19,23 @@ fuzz_target!(|data: &[u8]| {
         // The first two bytes split the input into Welcome and tree; with an odd first byte the
         // real tree is used, so the fuzzer can reach past tree parsing.
         let (split, rest) = data.split_at(data.len().min(2));
-        let at = split.iter().fold(0usize, |acc, b| acc << 8 | usize::from(*b)) % (rest.len() + 1);
+        let at = split
+            .iter()
+            .fold(0usize, |acc, b| acc << 8 | usize::from(*b))
+            % (rest.len() + 1);
         let (welcome, tree) = rest.split_at(at);
-        let tree = if split.first().is_some_and(|b| b & 1 == 1) { &group.tree[..] } else { tree };
-        let _ = joiner.join(welcome, tree, &group.server_key.public(), &group.seated, &directory, Instant::now());
+        let tree = if split.first().is_some_and(|b| b & 1 == 1) {
+            &group.tree[..]
+        } else {
+            tree
+        };
+        let _ = joiner.join(
+            welcome,
+            tree,
+            &group.server_key.public(),
+            &group.seated,
+            &directory,
+            Instant::now(),
+        );
     });
 });

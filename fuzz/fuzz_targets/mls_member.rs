@@ -18,7 +18,9 @@ fuzz_target!(|data: &[u8]| {
     GROUP.with(|group| {
         let mut group = group.borrow_mut();
         let group = &mut *group;
-        let _ = group.bob.process_handshake(data, &group.directory, Instant::now());
+        let _ = group
+            .bob
+            .process_handshake(data, &group.directory, Instant::now());
         let commitment = Commitment::from_bytes([0; 32]);
         let _ = group.bob.receive_chat(data, &commitment);
     });

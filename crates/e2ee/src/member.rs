@@ -236,6 +236,7 @@ impl Member {
             group,
             media: MediaKeys::new(),
             admissions: Admissions::new(),
+            // Replaced by enter_epoch below, before the member is handed out.
             safety_code: SafetyCode::from_epoch_authenticator(&[0; 32])?,
             removed: false,
             proposals_since: None,

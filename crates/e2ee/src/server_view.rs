@@ -395,16 +395,19 @@ impl ServerGroupView {
             }
         }
         let mut proposals = Vec::new();
-        for intent in &remaining {
-            proposals.push(match intent {
-                Intent::Add { key_package, .. } => self.sign_add(key_package)?,
+        let mut kept = Vec::new();
+        for intent in remaining {
+            match &intent {
+                Intent::Add { key_package, .. } => proposals.push(self.sign_add(key_package)?),
                 Intent::Remove { participant } => match self.leaf_of(participant)? {
-                    Some(leaf) => self.sign_remove(leaf)?,
+                    Some(leaf) => proposals.push(self.sign_remove(leaf)?),
+                    // Already gone: nothing left to ask for.
                     None => continue,
                 },
-            });
+            }
+            kept.push(intent);
         }
-        self.intents = remaining;
+        self.intents = kept;
         for participant in follow_up_removes {
             if let Some(proposal) = self.propose_remove(&participant)? {
                 proposals.push(proposal);

@@ -760,3 +760,12 @@ fn leaving_before_being_added_cancels_the_add() {
     assert_eq!(meeting.server.roster().unwrap().len(), 1);
     assert_eq!(meeting.members[0].roster().unwrap().len(), 1);
 }
+
+/// The client and server shells move these into their tasks.
+#[test]
+fn group_states_can_move_between_threads() {
+    fn send<T: Send>() {}
+    send::<PendingMember>();
+    send::<Member>();
+    send::<ServerGroupView>();
+}
