@@ -42,4 +42,7 @@ pub enum BenchCommand {
     /// The transparency log: durable appends/s on SQLite, inclusion-proof
     /// time and `conclave audit` time at a million entries.
     Ledger(crate::bench::ledger::LedgerArgs),
+    /// The MLS group of an N-member meeting: join, commit and processing
+    /// times and message sizes, on the e2ee driver in process.
+    Mls(crate::bench::mls::MlsArgs),
 }

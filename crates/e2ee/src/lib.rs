@@ -1,6 +1,15 @@
 //! Conclave's end-to-end encryption: what keeps meeting content away from the server
 //! (DESIGN.md threats T1, T4, T5).
 //!
+//! - [`member`]: a client's MLS group state (openmls 0.9.2, RFC 9420, ciphersuite 0x0001):
+//!   join, follow and make commits, franked chat, SFrame keys installed at every epoch, the
+//!   safety code, the roster from its own state, and ghost protection.
+//! - [`server_view`]: the server's public view of a group: it is the group's only external
+//!   sender (proposes Add and Remove), orders commits (first valid one per epoch wins) and
+//!   routes Welcomes, holding no group secret.
+//! - [`identity`]: what a credential carries (participant, account or guest, Ed25519 key), the
+//!   server's admission announcements and the key directory.
+//! - [`wire`]: bounded, total parsers for every MLS input from the network.
 //! - [`media`]: SFrame (RFC 9605, suite AES_128_GCM_SHA256_128) for every audio and video
 //!   frame, keyed from MLS per section 5.2, with the previous epoch kept 10 s for frames in
 //!   flight.
@@ -9,10 +18,60 @@
 //! - [`franking`]: commitments and server tags that make reported chat messages verifiable
 //!   evidence against their real sender.
 //!
-//! The MLS group driver (openmls) comes with the e2ee issue (#4). Everything here already takes
-//! what it will produce as plain inputs: an epoch's exporter output
-//! (`MLS-Exporter(`[`media::EXPORTER_LABEL`]`, "", 16)`), the epoch authenticator, the epoch
-//! number and the member's leaf index.
+//! # Message flow
+//!
+//! Everything MLS travels over the signaling WebSocket as opaque bytes; names in `code` are the
+//! signaling messages the server and client will need (not yet in `proto`). Each step says
+//! which call makes or takes the bytes.
+//!
+//! 1. **Group creation.** When the first participant is seated, the server sends it the group
+//!    id (the meeting id) and its external-sender public key
+//!    ([`server_view::ServerSigningKey::public`]) in `mls_create`. The participant calls
+//!    [`member::PendingMember::create_group`] and sends the [`member::GroupBootstrap`]
+//!    (GroupInfo and ratchet tree) in `mls_group`; the server starts
+//!    [`server_view::ServerGroupView::from_bootstrap`], which checks that it is the only
+//!    external sender.
+//! 2. **KeyPackage.** A participant in the lobby makes a [`member::PendingMember`] (account
+//!    key, or a fresh key as a guest) and sends [`member::PendingMember::key_package`] in
+//!    `mls_key_package`. The server parses it with [`server_view::ValidatedKeyPackage::parse`]
+//!    and checks that its identity is the connection's participant and account.
+//! 3. **Admission.** On admit, the server announces `mls_admitted {participant, account}` to
+//!    the seated members (who call [`member::Member::record_admission`] and look the account's
+//!    key up in the key directory), then sends the Add from
+//!    [`server_view::ServerGroupView::propose_add`] as `mls_proposal`; members call
+//!    [`member::Member::process_handshake`]. Leave, removal and timeout send the Remove from
+//!    [`server_view::ServerGroupView::propose_remove`] the same way.
+//! 4. **Commit.** When [`member::Member::commit_delay`] says it is its turn, a member sends
+//!    [`member::Member::commit_pending`]'s commit and Welcome in `mls_commit`. The server calls
+//!    [`server_view::ServerGroupView::submit_commit`]:
+//!    - accepted: the author gets `mls_commit_accepted` and calls
+//!      [`member::Member::commit_accepted`]; every other member gets the commit in
+//!      `mls_commit` ([`member::Member::process_handshake`]); each joiner gets `mls_welcome`
+//!      with the Welcome, the ratchet tree and the admissions of everyone seated or waiting to
+//!      be added, and calls [`member::PendingMember::join`]; then the re-issued proposals go
+//!      out as `mls_proposal`.
+//!    - refused: the author gets `mls_commit_refused {reason}` and calls
+//!      [`member::Member::commit_refused`]; after a `Superseded` refusal the winning commit is
+//!      on its way, and the proposals it did not cover come back for the new epoch.
+//! 5. **Chat.** [`member::Member::send_chat`] gives the MLS message and its franking
+//!    commitment (`chat_send`); the server checks it with
+//!    [`server_view::ServerGroupView::check_chat`], tags the commitment with
+//!    [`franking::ServerFrankingKey::tag`] and relays message, commitment, tag, sender account
+//!    and time (`chat`); receivers call [`member::Member::receive_chat`] and keep the opening
+//!    for a report.
+//! 6. **Media.** [`member::Member::encrypt_frame`] and [`member::Member::decrypt_frame`]; each
+//!    epoch change installs the new SFrame keys, and the old ones stay 10 s.
+//!
+//! The server relays a group's messages to each member in one order (a commit after the chat
+//! and proposals of its epoch), which is why no past epoch is kept
+//! ([`group::MAX_PAST_EPOCHS`]).
+//!
+//! What the server view cannot check: the parts of a commit only members can read (the update
+//! path's encrypted secrets, the confirmation tag, a PublicMessage's membership tag). A member
+//! that sends a commit which is valid in public but broken in private gets it accepted, and
+//! the other members refuse it with [`member::MemberError::Mls`]: the group stalls rather than
+//! splits, and the commit's signature names the member who did it. Recovering (removing that
+//! member and rolling the view back) is for the server wiring (#4).
 //!
 //! # Invariants
 //!
@@ -83,5 +142,9 @@
 pub mod franking;
 pub mod group;
 pub mod header;
+pub mod identity;
 pub mod media;
+pub mod member;
 pub mod safety_code;
+pub mod server_view;
+pub mod wire;

@@ -59,6 +59,8 @@ pub struct MediaKeys {
     /// Installed epochs, oldest first; the last one is current. At most 2^E entries, since an
     /// epoch evicts any older one with the same low KID bits.
     epochs: Vec<EpochKeys>,
+    /// Set by [`MediaKeys::retire`]: the member left, so it encrypts nothing more.
+    retired: bool,
 }
 
 /// A frame that decrypted and authenticated under a member key of an installed epoch.
@@ -101,7 +103,10 @@ impl DecryptedFrame {
 impl MediaKeys {
     /// A store with no epoch yet: it can neither encrypt nor decrypt until one is installed.
     pub fn new() -> Self {
-        Self { epochs: Vec::new() }
+        Self {
+            epochs: Vec::new(),
+            retired: false,
+        }
     }
 
     /// Installs the keys of a new MLS epoch, which becomes current for sending.
@@ -117,6 +122,9 @@ impl MediaKeys {
         now: Instant,
     ) -> Result<(), MediaError> {
         let base_key = Zeroizing::new(base_key);
+        if self.retired {
+            return Err(MediaError::Retired);
+        }
         if let Some(newest) = self.current_epoch() {
             if epoch <= newest {
                 return Err(MediaError::StaleEpoch { epoch, newest });
@@ -136,6 +144,16 @@ impl MediaKeys {
             senders: HashMap::new(),
         });
         Ok(())
+    }
+
+    /// Ends sending and starts the grace period of the current epoch, for a member that left
+    /// or was removed: frames already in flight still decrypt until `now +` [`EPOCH_GRACE`],
+    /// nothing can be encrypted any more.
+    pub fn retire(&mut self, now: Instant) {
+        if let Some(current) = self.epochs.last_mut() {
+            current.superseded_at.get_or_insert(now);
+        }
+        self.retired = true;
     }
 
     /// The epoch frames are encrypted in, if any was installed.
@@ -171,6 +189,9 @@ impl MediaKeys {
                 len: frame.len(),
                 max: max_frame,
             });
+        }
+        if self.retired {
+            return Err(MediaError::Retired);
         }
         let keys = self.epochs.last_mut().ok_or(MediaError::NoEpoch)?;
         let epoch = keys.epoch;
@@ -379,6 +400,9 @@ pub enum MediaError {
     /// Nothing can be encrypted before the first epoch is installed.
     #[error("no MLS epoch installed yet")]
     NoEpoch,
+    /// The member left the group: it encrypts nothing more.
+    #[error("left the group; no more frames are encrypted")]
+    Retired,
     /// Epochs only move forward; this one is not newer than the current one.
     #[error("{epoch} is not newer than the current {newest}")]
     StaleEpoch {

@@ -5,4 +5,5 @@ pub mod janus;
 pub mod null_relay;
 pub mod sfu;
 pub mod ledger;
+pub mod mls;
 pub mod signaling;

@@ -20,7 +20,10 @@ pub fn vectors_dir() -> PathBuf {
 
 /// Decodes a hex string from a vector file.
 pub fn hex(text: &str) -> Vec<u8> {
-    assert!(text.len() % 2 == 0, "odd-length hex in vector: {text}");
+    assert!(
+        text.len().is_multiple_of(2),
+        "odd-length hex in vector: {text}"
+    );
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex digit in vector"))
