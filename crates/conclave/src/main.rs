@@ -16,5 +16,6 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Sfu(args)) => conclave::bench::sfu::main(args),
         Command::Bench(BenchCommand::Ledger(args)) => conclave::bench::ledger::main(args),
         Command::Audit(args) => conclave::audit::main(args),
+        Command::Admin(command) => conclave::admin::main(command),
     }
 }
