@@ -316,7 +316,8 @@ async fn scenario_5_a_suspension_on_a_screenshot_is_refused() {
 }
 
 #[tokio::test]
-async fn scenario_7_a_quorum_ends_a_meeting_the_clients_verify_the_order_and_audit_passes() {
+async fn scenario_7_a_quorum_ends_a_meeting_the_clients_verify_the_order_the_host_gets_a_proven_notice_and_audit_passes(
+) {
     let insiders = Insiders::start().await;
     let (api, token, meeting) = insiders.host_with_meeting("hostess").await;
     let mut host = insiders.seated(&api, &token, &meeting).await;
@@ -337,6 +338,76 @@ async fn scenario_7_a_quorum_ends_a_meeting_the_clients_verify_the_order_and_aud
         end.statement()
     );
     assert!(api.meeting(&meeting).await.unwrap().ended_at.is_some());
+    // The host (the subject of an end_meeting) gets the notice, with a
+    // proof that verifies against the pinned log key; nobody else does.
+    let http = reqwest::Client::new();
+    let notices: Vec<serde_json::Value> = http
+        .get(format!("{}/api/v1/notices", insiders.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    let notice = &notices[0];
+    assert_eq!(notice["request"], id.as_str());
+    assert_eq!(notice["reasons"], "Court order 123");
+    let index = notice["ledger_index"].as_u64().unwrap();
+    let checkpoint = ledger::Checkpoint::open(
+        notice["checkpoint"].as_str().unwrap().as_bytes(),
+        &log.origin,
+        std::slice::from_ref(&log.key),
+    )
+    .unwrap();
+    let page: proto::ledger::LedgerEntries = http
+        .get(format!(
+            "{}/api/v1/ledger/entries?start={index}&end={}",
+            insiders.base,
+            index + 1
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(&page.entries[0].data)
+        .unwrap();
+    let proof: Vec<ledger::Hash> = notice["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| ledger::Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    ledger::verify_inclusion(
+        &ledger::leaf_hash(&data),
+        ledger::LeafIndex(index),
+        checkpoint.checkpoint().size(),
+        &proof,
+        &checkpoint.checkpoint().root(),
+    )
+    .unwrap();
+    assert_eq!(
+        ledger::Entry::decode(&data).unwrap().tag().as_str(),
+        "oversight.execution"
+    );
+    let stranger = client::Api::new(&insiders.base);
+    stranger.register("stranger", PASSWORD).await.unwrap();
+    let stranger = stranger.login("stranger", PASSWORD).await.unwrap().token;
+    let none: Vec<serde_json::Value> = http
+        .get(format!("{}/api/v1/notices", insiders.base))
+        .bearer_auth(&stranger)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(none.is_empty(), "{none:?}");
+
     let (shown_ok, shown, _) = insiders.admin("dave", &["show", &id]).await;
     assert!(shown_ok && shown.contains("\"executed\""), "{shown}");
     let state = tempfile::tempdir().unwrap();

@@ -30,6 +30,66 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/staff/requests/{id}/approvals", post(approve))
         .route("/api/v1/staff/requests/{id}/vetoes", post(veto))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_STAFF_BODY))
+        .route("/api/v1/notices", get(notices))
+}
+
+/// A notice to a user, with the proof that the order is in the log.
+#[derive(serde::Serialize)]
+struct NoticeView {
+    /// The request id.
+    request: String,
+    /// The action's name.
+    action: &'static str,
+    /// The statement of reasons.
+    reasons: String,
+    /// Where the execution entry is in the log.
+    ledger_index: u64,
+    /// Its inclusion proof in `checkpoint`, base64 hashes.
+    inclusion_proof: Vec<String>,
+    /// The signed checkpoint note.
+    checkpoint: String,
+    /// When the notice was issued.
+    issued_at: u64,
+}
+
+/// `GET /api/v1/notices`: notices about the signed-in account and about
+/// meetings it hosts.
+async fn notices(
+    State(state): State<AppState>,
+    caller: crate::auth::Caller,
+) -> Result<ApiJson<Vec<NoticeView>>, ApiError> {
+    let Some(desk) = state.oversight.clone() else {
+        return Ok(ApiJson(Vec::new()));
+    };
+    let candidates = desk.notices(|_| true).await;
+    let mut views = Vec::new();
+    for notice in candidates {
+        let mine = match &notice.subject {
+            oversight::NoticeSubject::Account(account) => account == &caller.account,
+            oversight::NoticeSubject::Meeting(meeting) => state
+                .store
+                .meeting(meeting)
+                .await?
+                .is_some_and(|record| record.host == caller.account),
+        };
+        if !mine {
+            continue;
+        }
+        let proven = state
+            .ledger
+            .proven_entry(ledger::LeafIndex(notice.ledger_index))
+            .await?;
+        views.push(NoticeView {
+            request: notice.request.to_string(),
+            action: notice.action.name(),
+            reasons: notice.reasons,
+            ledger_index: notice.ledger_index,
+            inclusion_proof: proven.proof.iter().map(ledger::Hash::to_base64).collect(),
+            checkpoint: proven.checkpoint.note,
+            issued_at: notice.issued_at,
+        });
+    }
+    Ok(ApiJson(views))
 }
 
 /// What filing answers.
@@ -114,6 +174,13 @@ async fn approve(
         })),
         ApprovalOutcome::Executed { order, execution } => {
             super::execute::execute(&state, order, execution).await?;
+            if let Some(index) = execution {
+                // Staff and policy changes have no user subject; the core
+                // says so and nothing is logged.
+                if let Err(e) = desk.issue_notice(hash, index, crate::unix_now_secs()).await {
+                    tracing::info!(error = %e, "no notice for this order");
+                }
+            }
             let request = desk
                 .show(&hash)
                 .await

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use ledger::{Entry, LeafIndex};
 use oversight::{
     AuthError, AuthenticatedStaff, ExecutionOrder, FiledRequest, Genesis, Governance, Logged,
-    Oversight, OversightConfig, OversightEntry, ReplayGuard, RequestHash, RequestState,
-    SignedRequest, Violation,
+    Notice, NoticeSubject, Oversight, OversightConfig, OversightEntry, ReplayGuard, RequestHash,
+    RequestState, SignedRequest, Violation,
 };
 
 use crate::ledger::{Appended, LedgerError, LedgerService};
@@ -41,6 +41,10 @@ struct Inner {
 struct Desk {
     core: Oversight,
     guard: ReplayGuard,
+    /// Notices issued in this run, in order. Held in memory only: after a
+    /// restart they are still in the ledger (`oversight.notice`), but this
+    /// list starts empty (issue #5).
+    notices: Vec<Notice>,
 }
 
 /// Why oversight could not start.
@@ -195,6 +199,7 @@ impl OversightService {
             desk: tokio::sync::Mutex::new(Desk {
                 core,
                 guard: ReplayGuard::new(STAFF_AUTH_WINDOW_SECS),
+                notices: Vec::new(),
             }),
         }))))
     }
@@ -209,7 +214,7 @@ impl OversightService {
         now: u64,
     ) -> Result<AuthenticatedStaff, AuthError> {
         let mut desk = self.0.desk.lock().await;
-        let Desk { core, guard } = &mut *desk;
+        let Desk { core, guard, .. } = &mut *desk;
         guard.verify(header, method, path, body, core.staff(), now)
     }
 
@@ -305,6 +310,31 @@ impl OversightService {
     pub async fn show(&self, request: &RequestHash) -> Option<RequestView> {
         let desk = self.0.desk.lock().await;
         view(&desk.core, request)
+    }
+
+    /// Issues the subject's notice of an executed request whose execution
+    /// entry is at `execution`, and logs it.
+    pub async fn issue_notice(
+        &self,
+        request: RequestHash,
+        execution: LeafIndex,
+        now: u64,
+    ) -> Result<Notice, OversightError> {
+        let mut desk = self.0.desk.lock().await;
+        let logged = desk.core.notice(request, execution.0, now);
+        let notice = self.record(logged).await?.0?;
+        desk.notices.push(notice.clone());
+        Ok(notice)
+    }
+
+    /// The notices issued in this run whose subject `concerns` accepts.
+    pub async fn notices(&self, concerns: impl Fn(&NoticeSubject) -> bool) -> Vec<Notice> {
+        let desk = self.0.desk.lock().await;
+        desk.notices
+            .iter()
+            .filter(|notice| concerns(&notice.subject))
+            .cloned()
+            .collect()
     }
 
     /// Appends expiries that are due.
