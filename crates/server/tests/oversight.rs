@@ -433,3 +433,82 @@ async fn an_order_for_another_meeting_or_a_dropped_connection_is_an_end_without_
         end.statement()
     );
 }
+
+#[tokio::test]
+async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstatement_lifts_it() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let token = server.account("suspect").await;
+    let me: serde_json::Value = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account: proto::ids::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+
+    let order = |action: Action, who: &str| {
+        let mut nonce = [0; 32];
+        OsRng.fill_bytes(&mut nonce);
+        SignedRequest::sign(
+            Request {
+                action,
+                region: Region::Country("DE".parse().unwrap()),
+                reasons: "Court order 456".into(),
+                evidence: vec![],
+                requester: who.parse().unwrap(),
+                filed_at: now(),
+                notice_delay_secs: 0,
+                nonce,
+            },
+            &staff.keys[who],
+        )
+    };
+    let id = staff
+        .file(
+            &server,
+            &order(
+                Action::SuspendAccount {
+                    account: account.clone(),
+                },
+                "alice",
+            ),
+        )
+        .await;
+    assert_eq!(staff.approve(&server, "bob", &id).await.status(), 200);
+    assert_eq!(staff.approve(&server, "carol", &id).await.status(), 200);
+
+    let me = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "a suspended account's token still works");
+    let login = server.api.login("suspect", PASSWORD).await;
+    assert!(format!("{:?}", login.unwrap_err()).contains("account_suspended"));
+
+    let id = staff
+        .file(
+            &server,
+            &order(Action::ReinstateAccount { account }, "carol"),
+        )
+        .await;
+    assert_eq!(staff.approve(&server, "alice", &id).await.status(), 200);
+    assert_eq!(staff.approve(&server, "dave", &id).await.status(), 200);
+    let token = server.api.login("suspect", PASSWORD).await.unwrap().token;
+    let me = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    server.stop().await;
+}

@@ -34,6 +34,17 @@ pub async fn execute(
         Action::AddStaff { .. } | Action::RemoveStaff { .. } | Action::ChangePolicy { .. } => {
             Ok(())
         }
+        Action::SuspendAccount { account } => {
+            state
+                .store
+                .set_suspended(account, Some(crate::unix_now()))
+                .await?;
+            Ok(())
+        }
+        Action::ReinstateAccount { account } => {
+            state.store.set_suspended(account, None).await?;
+            Ok(())
+        }
         other => {
             tracing::warn!(
                 action = other.kind().name(),
