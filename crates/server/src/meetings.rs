@@ -94,6 +94,8 @@ pub enum RoomRequest {
     },
     /// Settings changed through the REST API.
     Settings(RoomSettings),
+    /// Oversight staff ended the meeting under a quorum-approved order.
+    EndByOrder(proto::signaling::EndOrder),
 }
 
 /// Why a join could not reach a room.
@@ -347,6 +349,11 @@ fn handle(
             }
         }
         RoomRequest::Settings(settings) => room.update_settings(settings),
+        RoomRequest::EndByOrder(order) => {
+            if let Err(e) = room.end_by_order(order) {
+                tracing::info!(error = %e, "an oversight order found the meeting already ended");
+            }
+        }
     }
 }
 
