@@ -173,6 +173,16 @@ function checkExternalSenders(extensions: Extension[], serverKey: Uint8Array): v
   }
 }
 
+/** The single ExternalSender inside an RFC external_senders extension of one entry. */
+function onlyExternalSender(extensionData: Uint8Array): Uint8Array {
+  const first = extensionData[0] ?? 0;
+  const prefix = 1 << (first >> 6);
+  if (prefix > 2) throw new MemberError("external_senders", "external_senders extension is too long");
+  const length = prefix === 1 ? first : ((first & 0x3f) << 8) | (extensionData[1] ?? 0);
+  if (prefix + length !== extensionData.length) throw new MemberError("external_senders", "malformed external_senders extension");
+  return extensionData.subarray(prefix);
+}
+
 function checkGroupId(groupId: Uint8Array): void {
   if (groupId.length === 0 || groupId.length > MAX_GROUP_ID_LEN) {
     throw new MemberError("group_id_length", `group id of ${groupId.length} bytes is outside 1..=${MAX_GROUP_ID_LEN}`);
@@ -275,7 +285,16 @@ export class PendingMember {
   async createGroup(groupId: Uint8Array, serverKey: Uint8Array, sink: EpochKeySink): Promise<{ member: Member; bootstrap: GroupBootstrap }> {
     checkGroupId(groupId);
     const cs = await ciphersuite();
-    const state = await createGroup(groupId, this.publicPackage, this.privatePackage, [externalSendersExtension(serverKey)], cs);
+    // ts-mls 1.6.4 cannot decode the RFC form of external_senders (see
+    // Member.processExternalProposal) and refuses it in createGroup, so the group is created
+    // without it and the extension set in the epoch-0 context before anything derives from
+    // it: ts-mls' epoch-0 key schedule starts from a random epoch secret and its tree hash
+    // does not cover the context, and the GroupInfo below is signed over the final context.
+    const created = await createGroup(groupId, this.publicPackage, this.privatePackage, [], cs);
+    const state: ClientState = {
+      ...created,
+      groupContext: { ...created.groupContext, extensions: [externalSendersExtension(serverKey)] },
+    };
     const groupInfo = await createGroupInfoWithExternalPub(state, [], cs);
     const bootstrap = {
       groupInfo: new Uint8Array(encodeMlsMessage({ wireformat: "mls_group_info", version: "mls10", groupInfo })),
@@ -440,7 +459,7 @@ export class Member {
         throw new MemberError("proposal_not_from_server", `proposal from a ${content.sender.senderType}, but only the server proposes`);
       }
       const outcome = this.checkProposal(content.proposal, directory);
-      await this.process(message, () => "accept");
+      await this.processExternalProposal(message);
       this.proposalsSince ??= nowMs;
       return { kind: "proposal", proposal: outcome };
     }
@@ -496,6 +515,32 @@ export class Member {
     }
     if (result.kind !== "newState") throw new MemberError("unexpected_content", "expected a proposal or commit");
     if (result.actionTaken === "accept") this.state = result.newState;
+  }
+
+  /**
+   * Processes the server's proposal around a ts-mls 1.6.4 bug: it reads the external_senders
+   * extension as one `ExternalSender` and `sender_index` as the index of the extension
+   * (`senderFromExtension` in `publicMessage.js`, also `proposeExternal` and
+   * `validateExternalSenders`), where RFC 9420 section 12.1.8.1 (and openmls) have one
+   * extension holding `ExternalSender external_senders<V>`, indexed by `sender_index`. The
+   * group context keeps the RFC bytes; only for verifying this proposal does ts-mls see the
+   * one sender it can decode. Nothing a proposal's processing derives depends on the group
+   * context extensions (an external sender's signature does not cover the context, and the
+   * proposal reference hashes only the authenticated content).
+   */
+  private async processExternalProposal(message: Parameters<typeof processMessage>[0]): Promise<void> {
+    const original = this.state;
+    const extensions = original.groupContext.extensions.map((extension) =>
+      extension.extensionType === "external_senders" ? { ...extension, extensionData: onlyExternalSender(extension.extensionData) } : extension,
+    );
+    this.state = { ...original, groupContext: { ...original.groupContext, extensions } };
+    try {
+      await this.process(message, () => "accept");
+      this.state = { ...this.state, groupContext: original.groupContext };
+    } catch (error) {
+      this.state = original;
+      throw error;
+    }
   }
 
   private checkProposal(proposal: Proposal, directory: KeyDirectory): ProposalOutcome {
