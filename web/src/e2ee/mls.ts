@@ -20,7 +20,6 @@
 import {
   createCommit,
   createGroup,
-  createGroupInfoWithExternalPub,
   decodeMlsMessage,
   defaultCapabilities,
   emptyPskIndex,
@@ -41,6 +40,7 @@ import {
   type Proposal,
   type ProposalWithSender,
 } from "ts-mls";
+import { createGroupInfo } from "ts-mls/createCommit.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
 import { BASE_KEY_LEN, EXPORTER_LABEL } from "../sframe/media-keys";
@@ -295,7 +295,10 @@ export class PendingMember {
       ...created,
       groupContext: { ...created.groupContext, extensions: [externalSendersExtension(serverKey)] },
     };
-    const groupInfo = await createGroupInfoWithExternalPub(state, [], cs);
+    // Without the external_pub extension: nobody joins by external commit, and ts-mls 1.6.4
+    // writes its data as the bare key where RFC 9420 section 12.4.3.2 has
+    // `HPKEPublicKey external_pub` (an opaque<V>), which openmls cannot read.
+    const groupInfo = await createGroupInfo(state.groupContext, state.confirmationTag, state, [], cs);
     const bootstrap = {
       groupInfo: new Uint8Array(encodeMlsMessage({ wireformat: "mls_group_info", version: "mls10", groupInfo })),
       ratchetTree: new Uint8Array(encodeRatchetTree(state.ratchetTree)),
