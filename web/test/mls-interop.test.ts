@@ -5,7 +5,8 @@
  * frames cross under the MLS-derived keys. Keys, groups and frames are made at test time.
  */
 
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn, type ChildProcessByStdio } from "node:child_process";
+import type { Readable, Writable } from "node:stream";
 import { createInterface, type Interface } from "node:readline";
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,7 +27,7 @@ interface RustMember {
 }
 
 class RustSession {
-  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
   private readonly lines: Interface;
   private readonly waiting: ((line: string) => void)[] = [];
 
