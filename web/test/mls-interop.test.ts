@@ -126,6 +126,19 @@ describe("MLS between openmls and ts-mls", () => {
     const directory = new KeyDirectory();
     directory.insert("acct-alice", hex(setup["alice_key"] as string));
     directory.insert(web.account, keys.publicKey);
+    // Ghost protection on join: a seated member whose key is not the directory's, or who was
+    // never announced, is refused by name.
+    const wrongKeys = new KeyDirectory();
+    wrongKeys.insert("acct-alice", keys.publicKey);
+    const welcome = hex(added["welcome"] as string);
+    const tree = hex(added["ratchet_tree"] as string);
+    const mismatch = await pending.join(welcome, tree, serverKey, seated, wrongKeys, new KeysSink()).catch((e: unknown) => e);
+    expect(mismatch).toMatchObject({ name: "GhostError", kind: "key_mismatch", identity: { participant: "p-alice" } });
+    const unseated = await pending.join(welcome, tree, serverKey, new Admissions(), directory, new KeysSink()).catch((e: unknown) => e);
+    expect(unseated).toMatchObject({ name: "GhostError", kind: "not_admitted", identity: { participant: "p-alice" } });
+    const otherServer = await pending.join(welcome, tree, keys.publicKey, seated, directory, new KeysSink()).catch((e: unknown) => e);
+    expect(otherServer).toMatchObject({ name: "MemberError", kind: "external_senders" });
+
     const sink = new KeysSink();
     const member: Member = await pending.join(hex(added["welcome"] as string), hex(added["ratchet_tree"] as string), serverKey, seated, directory, sink);
 
