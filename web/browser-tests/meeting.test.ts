@@ -208,10 +208,11 @@ describe("a meeting between a host and a guest", () => {
     await hostPage.getByRole("button", { name: "Unlock meeting" }).click();
     await guestPage.locator("#app").getByText("Locked", { exact: true }).waitFor({ state: "hidden" });
 
-    // Mute goes out as the `mute` message; this server answers that media is not routed yet.
+    // Mute goes out as the `mute` message; the server marks Grace's audio as host-muted in the
+    // roster, and `lift_mute` undoes it.
     await hostPage.getByRole("button", { name: "Mute Grace" }).click();
-    await hostPage.getByRole("alert").getByText("does not route media yet").waitFor();
-    await hostPage.getByRole("button", { name: "Dismiss" }).click();
+    await hostPage.getByRole("button", { name: "Allow Grace's audio" }).click();
+    await hostPage.getByRole("button", { name: "Mute Grace" }).waitFor();
   });
 
   it("resumes the guest's seat after a dropped connection", async () => {

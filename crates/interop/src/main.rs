@@ -6,8 +6,13 @@
 //! (`web/test/interop.test.ts`) writes the request at test time, with frames its own SFrame
 //! code encrypted, runs this, and checks both directions; no fixture is committed.
 //!
+//! `interop mls`: a stateful MLS session (server view and Rust members) driven by JSON lines,
+//! see [`mls`].
+//!
 //! Byte strings are lowercase hex; epochs and counters are decimal strings (they are u64, which
 //! JSON numbers in JavaScript cannot hold exactly).
+
+mod mls;
 
 use std::path::Path;
 use std::time::Instant;
@@ -78,7 +83,8 @@ fn main() -> anyhow::Result<()> {
         [command, request, response] if command == "sframe" => {
             sframe(Path::new(request), Path::new(response))
         }
-        _ => bail!("usage: interop sframe <request.json> <response.json>"),
+        [command] if command == "mls" => mls::run(),
+        _ => bail!("usage: interop sframe <request.json> <response.json> | interop mls"),
     }
 }
 

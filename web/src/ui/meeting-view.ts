@@ -8,7 +8,11 @@
  *   `media_tracks`, ...); `send(message)` to answer;
  * - `setE2ee(status)` and `setVerification(participantId, verification)`: the E2EE status area
  *   and the verified / key-changed badges;
- * - `localStream()`: the camera and microphone chosen before joining.
+ * - `localStream()`: the camera and microphone chosen before joining;
+ * - `startMedia(crypto)`: the MLS wiring calls it once this member is in the group and has
+ *   installed its first epoch key in `crypto`; the media session (`media/peer.ts`) then offers
+ *   to the SFU, and its senders start when `setE2ee` reports `encrypted`. Nothing starts media
+ *   otherwise: without MLS there is no media, never unencrypted media.
  */
 
 import type { AppContext } from "../app";
@@ -16,6 +20,7 @@ import { NOT_YET_ENCRYPTED, statusDetail, statusLabel, type E2eeStatus, type Ver
 import { MeetingConnection, signalingUrl } from "../meeting/connection";
 import { dismiss, moderates, type MeetingState } from "../meeting/state";
 import { stopStream, type MediaChoice, type OpenedMedia } from "../media/devices";
+import { MediaSession, type FrameTransforms } from "../media/peer";
 import type { ClientMessage, HelloAuth, LobbyEntry, MediaSource, Participant, ServerMessage } from "../proto/wire";
 import { announce, button, field, h, replace, syncList } from "./dom";
 import { endScreen } from "./ended";
@@ -47,6 +52,7 @@ export class MeetingView {
   private page = 0;
   private stream: MediaStream | null;
   private previous: MeetingState | null = null;
+  private media: MediaSession | null = null;
 
   // Parts of the meeting layout, made once.
   private readonly grid = h("div", { class: "grid", role: "list", "aria-label": "Participants' video" });
@@ -105,9 +111,28 @@ export class MeetingView {
     this.refresh();
   }
 
-  /** The E2EE status area. */
+  /**
+   * Starts the media session with the SFU, every frame through `transforms` (a
+   * `MediaCrypto`). Senders stay inactive until `setE2ee` reports `encrypted`.
+   */
+  startMedia(transforms: FrameTransforms): void {
+    if (this.media) return;
+    const media = new MediaSession({
+      send: (message) => this.send(message),
+      transforms,
+      onRemoteStream: (participantId, source, stream) => this.setRemoteStream(participantId, source, stream),
+    });
+    this.media = media;
+    this.addMessageListener((message) => media.handle(message));
+    for (const track of this.stream?.getTracks() ?? []) void media.setLocalTrack(track.kind === "audio" ? "audio" : "video", track);
+    void media.start();
+    if (this.e2ee.state === "encrypted") void media.enableSending();
+  }
+
+  /** The E2EE status area; `encrypted` also lets the media session send. */
   setE2ee(status: E2eeStatus): void {
     this.e2ee = status;
+    if (status.state === "encrypted") void this.media?.enableSending();
     this.refresh();
   }
 
@@ -120,6 +145,8 @@ export class MeetingView {
   /** Leaves and releases the camera; the screen is being left. */
   close(): void {
     if (this.connection.current().phase.name !== "ended") this.connection.leave();
+    this.media?.close();
+    this.media = null;
     stopStream(this.stream);
     this.stream = null;
   }
