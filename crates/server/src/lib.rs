@@ -28,9 +28,11 @@
 pub mod api;
 pub mod auth;
 pub mod avatar;
+pub mod franking;
 pub mod ledger;
 pub mod meetings;
 pub mod metrics;
+pub mod mls;
 pub mod rate_limit;
 pub mod room;
 pub mod state;
@@ -124,6 +126,9 @@ pub enum StartError {
     /// The transparency log cannot start.
     #[error("cannot start the transparency log ({0})")]
     Ledger(#[from] crate::ledger::LedgerStartError),
+    /// The chat franking key cannot be loaded or created.
+    #[error("cannot load the chat franking key ({0})")]
+    Franking(#[from] crate::franking::FrankingKeyError),
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
@@ -179,6 +184,7 @@ impl Server {
         };
         let ledger =
             crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
+        let franking = crate::franking::load_or_create(data_dir)?;
         let announced = announced_media_addr(media_addr);
         let router = sfu::Router::new(sfu::RouterConfig::new(announced), Instant::now())?;
         let metrics = metrics::Metrics::new();
@@ -192,6 +198,7 @@ impl Server {
             config.limits.clone(),
             shutdown_rx,
             media_handle,
+            franking,
         );
         let (router, _) = api::router(state.clone());
         Ok(Server {

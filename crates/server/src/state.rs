@@ -55,6 +55,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Tunables.
     pub limits: Limits,
+    /// Tags chat commitments and verifies reports (see [`crate::franking`]).
+    pub franking: Arc<e2ee::franking::ServerFrankingKey>,
     /// Flips to true when the server starts draining.
     pub shutdown: watch::Receiver<bool>,
     auth_limiter: Mutex<RateLimiter<IpAddr>>,
@@ -77,8 +79,10 @@ impl AppState {
         limits: Limits,
         shutdown: watch::Receiver<bool>,
         media: sfu::MediaHandle,
+        franking: e2ee::franking::ServerFrankingKey,
     ) -> Self {
-        let meetings = Meetings::new(store.clone(), metrics.clone(), media);
+        let franking = Arc::new(franking);
+        let meetings = Meetings::new(store.clone(), metrics.clone(), media, franking.clone());
         AppState(Arc::new(Inner {
             store,
             meetings,
@@ -87,6 +91,7 @@ impl AppState {
             auth_limiter: Mutex::new(RateLimiter::new(limits.auth_per_address)),
             login_failures: Mutex::new(RateLimiter::new(limits.login_failures_per_username)),
             limits,
+            franking,
             shutdown,
         }))
     }
