@@ -17,6 +17,7 @@
 
 mod api;
 pub mod media;
+pub mod order;
 mod participant;
 mod signaling;
 

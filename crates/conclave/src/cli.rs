@@ -27,6 +27,9 @@ pub enum Command {
     /// with the last checkpoint seen, and every entry. Exits 1 naming the
     /// problem if the log misbehaves.
     Audit(crate::audit::AuditArgs),
+    /// Oversight staff: keys, and signed requests, approvals and vetoes.
+    #[command(subcommand)]
+    Admin(crate::admin::AdminCommand),
 }
 
 /// The load generators of `conclave bench`.

@@ -54,7 +54,7 @@ impl Defaults {
 pub struct ServeArgs {
     /// TOML config file (keys: data_dir, http, media, database_url,
     /// session_ttl_secs, auth_burst, auth_per_minute, log_format,
-    /// ledger_origin, ledger_key_file).
+    /// ledger_origin, ledger_key_file, and the [oversight] table).
     #[arg(long, env = "CONCLAVE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Directory of the embedded SQLite database [default: ./conclave-data].
@@ -125,6 +125,9 @@ pub struct FileConfig {
     pub ledger_origin: Option<String>,
     /// See [`ServeArgs::ledger_key_file`].
     pub ledger_key_file: Option<PathBuf>,
+    /// The `[oversight]` table: genesis staff and policy (file only: staff
+    /// tables do not fit a flag). Written to the ledger on first start.
+    pub oversight: Option<oversight::OversightConfig>,
 }
 
 /// Everything `serve` needs once all sources are merged and checked.
@@ -264,6 +267,7 @@ pub fn merge(args: ServeArgs, file: FileConfig) -> Result<Settings, ConfigError>
                 .unwrap_or_else(|| LedgerSettings::default().origin),
             key_file: args.ledger_key_file.or(file.ledger_key_file),
         },
+        oversight: file.oversight,
         ..ServerConfig::default()
     };
     Ok(Settings {

@@ -8,7 +8,8 @@
 //! - [`serve`]: runs the server until SIGINT or SIGTERM, then drains;
 //! - [`bot`]: a headless participant that checks the media it receives;
 //! - [`bench`]: load generators that measure a server and write JSON;
-//! - [`audit`]: an independent monitor of a server's transparency log.
+//! - [`audit`]: an independent monitor of a server's transparency log;
+//! - [`admin`]: the oversight staff's signed requests, approvals and vetoes.
 //!
 //! Invariant: nothing here logs or prints a client address; the only
 //! addresses printed are the server's own listening addresses.
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod audit;
 pub mod bench;
 pub mod bot;

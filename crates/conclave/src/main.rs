@@ -17,5 +17,6 @@ fn main() -> ExitCode {
         Command::Bench(BenchCommand::Ledger(args)) => conclave::bench::ledger::main(args),
         Command::Audit(args) => conclave::audit::main(args),
         Command::Bench(BenchCommand::Mls(args)) => conclave::bench::mls::main(args),
+        Command::Admin(command) => conclave::admin::main(command),
     }
 }

@@ -496,6 +496,26 @@ pub enum LeaveReason {
 pub enum EndReason {
     /// A host ended it.
     EndedByHost,
+    /// Oversight staff ended it under a quorum-approved order, carried in
+    /// [`ServerMessage::MeetingEnded`]'s `order` (issue #5).
+    Order,
+}
+
+/// The order under which oversight staff ended a meeting: enough for a
+/// client to check it against the public transparency log without trusting
+/// the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct EndOrder {
+    /// The quorum certificate's canonical bytes, base64.
+    pub certificate: String,
+    /// Where the `oversight.execution` entry is in the log.
+    pub ledger_index: u64,
+    /// The inclusion proof of that entry in `checkpoint`, base64 hashes,
+    /// lowest sibling first.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint note the proof leads to.
+    pub checkpoint: String,
 }
 
 /// Stable error codes of [`ServerMessage::Error`].
@@ -590,6 +610,9 @@ pub enum ServerMessage {
     MeetingEnded {
         /// Why.
         reason: EndReason,
+        /// The order, when the reason is [`EndReason::Order`].
+        #[serde(default)]
+        order: Option<EndOrder>,
     },
     /// Someone was seated.
     ParticipantJoined {

@@ -58,6 +58,7 @@ fn wire_ts() -> String {
         declaration::<signaling::LobbyEntry>(&cfg),
         declaration::<signaling::LeaveReason>(&cfg),
         declaration::<signaling::EndReason>(&cfg),
+        declaration::<signaling::EndOrder>(&cfg),
         declaration::<signaling::ErrorCode>(&cfg),
         declaration::<signaling::ServerMessage>(&cfg),
     ];

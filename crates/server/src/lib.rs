@@ -33,6 +33,7 @@ pub mod ledger;
 pub mod meetings;
 pub mod metrics;
 pub mod mls;
+pub mod oversight;
 pub mod rate_limit;
 pub mod room;
 pub mod state;
@@ -76,6 +77,10 @@ pub struct ServerConfig {
     pub ledger: LedgerSettings,
     /// How long to wait for connections to close on shutdown.
     pub drain_timeout: Duration,
+    /// The oversight genesis (staff and policy), written to the ledger on
+    /// first start; `None` runs without a staff API unless the ledger
+    /// already holds one.
+    pub oversight: Option<::oversight::OversightConfig>,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +92,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             ledger: LedgerSettings::default(),
             drain_timeout: Duration::from_secs(10),
+            oversight: None,
         }
     }
 }
@@ -129,6 +135,9 @@ pub enum StartError {
     /// The chat franking key cannot be loaded or created.
     #[error("cannot load the chat franking key ({0})")]
     Franking(#[from] crate::franking::FrankingKeyError),
+    /// Oversight cannot start.
+    #[error("cannot start oversight ({0})")]
+    Oversight(#[from] crate::oversight::OversightStartError),
     /// Serving failed.
     #[error("the HTTP server failed: {0}")]
     Serve(std::io::Error),
@@ -185,6 +194,9 @@ impl Server {
         let ledger =
             crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let franking = crate::franking::load_or_create(data_dir)?;
+        let oversight =
+            crate::oversight::OversightService::open(ledger.clone(), config.oversight.as_ref())
+                .await?;
         let announced = announced_media_addr(media_addr);
         let router = sfu::Router::new(sfu::RouterConfig::new(announced), Instant::now())?;
         let metrics = metrics::Metrics::new();
@@ -194,6 +206,7 @@ impl Server {
         let state = state::AppState::new(
             store,
             ledger,
+            oversight,
             metrics,
             config.limits.clone(),
             shutdown_rx,
@@ -241,6 +254,10 @@ impl Server {
             drain_timeout,
         } = self;
         let sweeper = tokio::spawn(sweep_sessions(state.store.clone()));
+        let expirer = state
+            .oversight
+            .clone()
+            .map(|desk| tokio::spawn(expire_requests(desk)));
         let media = tokio::spawn(media.run());
         let notify = shutdown_tx.clone();
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
@@ -258,6 +275,9 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         sweeper.abort();
+        if let Some(expirer) = expirer {
+            expirer.abort();
+        }
         media.abort();
         state.store.close().await;
         tracing::info!("stopped");
@@ -299,6 +319,22 @@ async fn sweep_sessions(store: storage::Store) {
             tracing::warn!(error = %e, "cannot delete expired sessions");
         }
     }
+}
+
+/// Appends the expiry of requests whose time ran out, once a second.
+async fn expire_requests(desk: crate::oversight::OversightService) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        if let Err(e) = desk.expire(unix_now_secs()).await {
+            tracing::warn!(error = %e, "cannot log expired oversight requests");
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, unsigned.
+pub fn unix_now_secs() -> u64 {
+    u64::try_from(unix_now()).unwrap_or(0)
 }
 
 /// Seconds since the Unix epoch.

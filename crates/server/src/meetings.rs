@@ -104,6 +104,8 @@ pub enum RoomRequest {
         /// The message.
         input: MlsInput,
     },
+    /// Oversight staff ended the meeting under a quorum-approved order.
+    EndByOrder(proto::signaling::EndOrder),
 }
 
 /// Why a join could not reach a room.
@@ -387,6 +389,11 @@ fn handle(
             }
         }
         RoomRequest::Settings(settings) => room.update_settings(settings),
+        RoomRequest::EndByOrder(order) => {
+            if let Err(e) = room.end_by_order(order) {
+                tracing::info!(error = %e, "an oversight order found the meeting already ended");
+            }
+        }
         RoomRequest::Mls {
             from,
             conn_id,

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use proto::ids::{AccountId, MeetingId, ParticipantId};
 use proto::signaling::{
-    EndReason, ErrorCode, LeaveReason, LobbyEntry, MediaSource, Participant, Role, ServerMessage,
+    EndOrder, EndReason, ErrorCode, LeaveReason, LobbyEntry, MediaSource, Participant, Role,
+    ServerMessage,
 };
 
 /// How long a dropped connection's seat is held for a resume.
@@ -609,7 +610,21 @@ impl Room {
         self.outputs.push_back(Output::Close(who.clone()));
     }
 
+    /// Ends the meeting under an oversight order: like a host's end, but
+    /// everyone is told the order so that their clients can verify it.
+    pub fn end_by_order(&mut self, order: EndOrder) -> Result<(), RoomError> {
+        if self.ended {
+            return Err(RoomError::Ended);
+        }
+        self.end_with(EndReason::Order, Some(order));
+        Ok(())
+    }
+
     fn end(&mut self) {
+        self.end_with(EndReason::EndedByHost, None);
+    }
+
+    fn end_with(&mut self, reason: EndReason, order: Option<EndOrder>) {
         self.ended = true;
         // Persist first: once anyone hears "ended", a rejoin must be refused.
         self.outputs.push_back(Output::Ended);
@@ -621,9 +636,7 @@ impl Room {
             .collect();
         self.push(
             everyone.clone(),
-            ServerMessage::MeetingEnded {
-                reason: EndReason::EndedByHost,
-            },
+            ServerMessage::MeetingEnded { reason, order },
         );
         self.outputs.extend(everyone.into_iter().map(Output::Close));
         let seated: Vec<ParticipantId> = self.seats.keys().cloned().collect();

@@ -10,6 +10,7 @@ use crate::api::error::ApiError;
 use crate::ledger::LedgerService;
 use crate::meetings::Meetings;
 use crate::metrics::Metrics;
+use crate::oversight::OversightService;
 use crate::rate_limit::{Quota, RateLimiter};
 
 /// Tunables of a running server (the binary fills them from flags, env and TOML).
@@ -51,6 +52,8 @@ pub struct Inner {
     pub meetings: Meetings,
     /// The transparency log.
     pub ledger: LedgerService,
+    /// The oversight desk, when staff are configured.
+    pub oversight: Option<OversightService>,
     /// Prometheus metrics.
     pub metrics: Metrics,
     /// Tunables.
@@ -75,6 +78,7 @@ impl AppState {
     pub fn new(
         store: storage::Store,
         ledger: LedgerService,
+        oversight: Option<OversightService>,
         metrics: Metrics,
         limits: Limits,
         shutdown: watch::Receiver<bool>,
@@ -87,6 +91,7 @@ impl AppState {
             store,
             meetings,
             ledger,
+            oversight,
             metrics,
             auth_limiter: Mutex::new(RateLimiter::new(limits.auth_per_address)),
             login_failures: Mutex::new(RateLimiter::new(limits.login_failures_per_username)),

@@ -8,7 +8,8 @@
 //!   NACK/RTX, TWCC bandwidth estimation and active speakers.
 //! - [`service`]: the tokio task that owns the UDP socket and the router,
 //!   and the [`MediaHandle`] the server talks to it with.
-//! - [`vp9`], [`demux`], [`speakers`], [`forward`]: the small pieces it is made of.
+//! - [`vp9`], [`demux`], [`speakers`], [`forward`]: the small pieces it is made of;
+//!   [`udp_batch`]: `sendmmsg` batching for the shell.
 //!
 //! Invariants: the router never decrypts or parses frame payloads (they are
 //! SFrame ciphertext); it reads RTP headers, header extensions and the VP9
@@ -34,6 +35,7 @@ pub mod forward;
 pub mod router;
 pub mod service;
 pub mod speakers;
+pub mod udp_batch;
 pub mod vp9;
 
 pub use router::{

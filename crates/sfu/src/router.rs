@@ -12,13 +12,15 @@
 //! ciphertext): it reads RTP headers, header extensions (through str0m) and
 //! the VP9 payload descriptor ([`crate::vp9`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proto::ids::{MeetingId, ParticipantId};
 use proto::signaling::{MediaSource, ServerMessage, TrackInfo, MAX_SDP_BYTES};
+use rustc_hash::FxHashMap;
 use str0m::bwe::{Bitrate, BweKind};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::config::DtlsCert;
@@ -209,16 +211,44 @@ pub struct Router {
     config: RouterConfig,
     cert: DtlsCert,
     next_slot: u64,
-    participants: HashMap<Slot, Participant>,
+    // Slots are ours (sequential, never chosen by a peer), so a fast
+    // non-keyed hash is safe for maps keyed by them; maps keyed by what
+    // peers choose (addresses, SSRCs) keep the default SipHash.
+    participants: FxHashMap<Slot, Participant>,
     by_id: HashMap<ParticipantId, Slot>,
-    by_addr: HashMap<SocketAddr, Slot>,
     by_ufrag: HashMap<String, Slot>,
     rooms: HashMap<MeetingId, Room>,
-    outputs: VecDeque<Output>,
-    work: VecDeque<(Slot, Event)>,
+    io: RouterIo,
+    /// Reused by `handle_timeout` for the slots whose `Rtc` is due.
+    due: Vec<Slot>,
     next_tick: Instant,
     next_allocation: Instant,
     stats: RouterStats,
+}
+
+/// What draining an `Rtc` writes into, apart from the participant itself.
+struct RouterIo {
+    outputs: VecDeque<Output>,
+    work: VecDeque<(Slot, Event)>,
+    by_addr: HashMap<SocketAddr, Slot>,
+    /// Bumped whenever `by_addr` changes, so a participant's last checked
+    /// destination stays valid without a lookup per datagram.
+    addr_epoch: u64,
+    /// Each participant's `Rtc` deadline; an entry is live only if it equals
+    /// that participant's `scheduled` (older ones are skipped when popped).
+    timers: BinaryHeap<Reverse<(Instant, Slot)>>,
+    /// Participants whose `Rtc` failed; their sessions are replaced in `handle_timeout`.
+    broken: Vec<Slot>,
+}
+
+impl RouterIo {
+    /// Removes `addr` from the address table if it belongs to `slot`.
+    fn forget_addr(&mut self, addr: &SocketAddr, slot: Slot) {
+        if self.by_addr.get(addr) == Some(&slot) {
+            self.by_addr.remove(addr);
+            self.addr_epoch += 1;
+        }
+    }
 }
 
 struct Room {
@@ -231,7 +261,14 @@ struct Participant {
     meeting: MeetingId,
     rtc: Rtc,
     ufrag: String,
+    /// When the `Rtc` wants `handle_timeout` next.
     next_timeout: Instant,
+    /// The time of this participant's live entry in `RouterIo::timers`
+    /// (at or before `next_timeout`); `None` while none is queued.
+    scheduled: Option<Instant>,
+    /// A destination str0m sent to that `by_addr` maps to this participant,
+    /// and the `addr_epoch` when that was checked.
+    checked_addr: Option<(SocketAddr, u64)>,
     /// The client's offer was accepted: the transport exists.
     offered: bool,
     connected: bool,
@@ -241,11 +278,11 @@ struct Participant {
     pending: Option<PendingOffer>,
     published: Vec<Published>,
     ssrcs: HashMap<Ssrc, (usize, usize)>,
-    subs: HashMap<TrackKey, Subscription>,
-    sub_by_mid: HashMap<Mid, TrackKey>,
+    subs: FxHashMap<TrackKey, Subscription>,
+    sub_by_mid: FxHashMap<Mid, TrackKey>,
     estimate_bps: Option<u64>,
     host_muted: BTreeSet<MediaSource>,
-    preferences: HashMap<TrackKey, u32>,
+    preferences: FxHashMap<TrackKey, u32>,
 }
 
 struct PendingOffer {
@@ -329,13 +366,19 @@ impl Router {
             config,
             cert,
             next_slot: 1,
-            participants: HashMap::new(),
+            participants: FxHashMap::default(),
             by_id: HashMap::new(),
-            by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             rooms: HashMap::new(),
-            outputs: VecDeque::new(),
-            work: VecDeque::new(),
+            io: RouterIo {
+                outputs: VecDeque::new(),
+                work: VecDeque::new(),
+                by_addr: HashMap::new(),
+                addr_epoch: 0,
+                timers: BinaryHeap::new(),
+                broken: Vec::new(),
+            },
+            due: Vec::new(),
             next_tick: now + TICK,
             next_allocation: now + ALLOCATION_INTERVAL,
             stats: RouterStats::default(),
@@ -389,6 +432,8 @@ impl Router {
                 rtc,
                 ufrag,
                 next_timeout: now,
+                scheduled: Some(now),
+                checked_addr: None,
                 offered: false,
                 connected: false,
                 broken: false,
@@ -396,13 +441,14 @@ impl Router {
                 pending: None,
                 published: Vec::new(),
                 ssrcs: HashMap::new(),
-                subs: HashMap::new(),
-                sub_by_mid: HashMap::new(),
+                subs: FxHashMap::default(),
+                sub_by_mid: FxHashMap::default(),
                 estimate_bps: None,
                 host_muted: BTreeSet::new(),
-                preferences: HashMap::new(),
+                preferences: FxHashMap::default(),
             },
         );
+        self.io.timers.push(Reverse((now, slot)));
         Ok(())
     }
 
@@ -416,9 +462,7 @@ impl Router {
         };
         self.by_ufrag.remove(&p.ufrag);
         for addr in &p.addrs {
-            if self.by_addr.get(addr) == Some(&slot) {
-                self.by_addr.remove(addr);
-            }
+            self.io.forget_addr(addr, slot);
         }
         let mut others = Vec::new();
         if let Some(room) = self.rooms.get_mut(&p.meeting) {
@@ -432,7 +476,7 @@ impl Router {
         // Nothing of theirs is forwarded any more (they are no member);
         // the others' m-lines are stopped in the next offer.
         for other in others {
-            self.reconcile(other);
+            self.reconcile(other, now);
         }
         self.run(now);
     }
@@ -462,7 +506,7 @@ impl Router {
             Ok(answer) => {
                 p.offered = true;
                 let to = p.id.clone();
-                self.outputs.push_back(Output::Signal {
+                self.io.outputs.push_back(Output::Signal {
                     to,
                     message: ServerMessage::MediaAnswer {
                         sdp: answer.to_sdp_string(),
@@ -472,7 +516,7 @@ impl Router {
             }
             Err(e) => Err(RouterError::Negotiation(e.to_string())),
         };
-        self.drain(slot);
+        self.drain(slot, now);
         if self
             .participants
             .get(&slot)
@@ -481,7 +525,7 @@ impl Router {
             self.reset_session(slot, now);
         }
         self.run(now);
-        self.reconcile(slot);
+        self.reconcile(slot, now);
         self.run(now);
         result
     }
@@ -523,12 +567,12 @@ impl Router {
                 Err(RouterError::Negotiation(e.to_string()))
             }
         };
-        self.drain(slot);
+        self.drain(slot, now);
         self.announce_tracks(slot);
         self.allocate(slot, now);
         self.run(now);
         if result.is_ok() {
-            self.reconcile(slot);
+            self.reconcile(slot, now);
             self.run(now);
         }
         result
@@ -625,7 +669,7 @@ impl Router {
         bytes: &[u8],
         now: Instant,
     ) {
-        let slot = match self.by_addr.get(&source) {
+        let slot = match self.io.by_addr.get(&source) {
             Some(slot) => *slot,
             None => {
                 if demux::classify(bytes) != DatagramKind::Stun {
@@ -657,51 +701,66 @@ impl Router {
         if let Err(e) = p.rtc.handle_input(input) {
             tracing::debug!(participant = %p.id, error = %e, "media input refused");
         }
-        self.drain(slot);
+        self.drain(slot, now);
         self.run(now);
     }
 
     /// When [`Router::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Instant {
-        let rooms = self
-            .rooms
+        // The heap's top may be a superseded entry, earlier than any live
+        // one: that costs one early wake-up, in which it is dropped.
+        let rtcs = self.io.timers.peek().map(|Reverse((at, _))| *at);
+        self.rooms
             .values()
-            .filter_map(|r| r.speakers.poll_timeout());
-        self.participants
-            .values()
-            .map(|p| p.next_timeout)
-            .chain(rooms)
+            .filter_map(|r| r.speakers.poll_timeout())
+            .chain(rtcs)
             .fold(self.next_tick, Instant::min)
     }
 
     /// Drives timers: str0m's (ICE, DTLS, RTCP, NACK, pacing), keyframe
     /// requests, layer allocation and active speakers.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let due: Vec<Slot> = self
-            .participants
-            .iter()
-            .filter(|(_, p)| p.next_timeout <= now)
-            .map(|(slot, _)| *slot)
-            .collect();
-        for slot in due {
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(Reverse((at, slot))) = self.io.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.io.timers.pop();
+            let Some(p) = self.participants.get_mut(&slot) else {
+                continue;
+            };
+            if p.scheduled != Some(at) {
+                continue;
+            }
+            if p.next_timeout <= now {
+                // `drain` queues the next deadline.
+                p.scheduled = None;
+                due.push(slot);
+            } else {
+                // The Rtc moved its deadline later since this entry was queued.
+                p.scheduled = Some(p.next_timeout);
+                self.io.timers.push(Reverse((p.next_timeout, slot)));
+            }
+        }
+        for slot in due.drain(..) {
             if let Some(p) = self.participants.get_mut(&slot) {
                 if let Err(e) = p.rtc.handle_input(Input::Timeout(now)) {
                     tracing::debug!(participant = %p.id, error = %e, "media timeout failed");
                 }
             }
-            self.drain(slot);
+            self.drain(slot, now);
         }
+        self.due = due;
         self.run(now);
-        let broken: Vec<Slot> = self
-            .participants
-            .iter()
-            .filter(|(_, p)| p.broken)
-            .map(|(slot, _)| *slot)
-            .collect();
+        let mut broken = std::mem::take(&mut self.io.broken);
+        broken.sort_unstable();
+        broken.dedup();
         for slot in broken {
-            if let Some(id) = self.participants.get(&slot).map(|p| p.id.clone()) {
+            let still_broken = self.participants.get(&slot).filter(|p| p.broken);
+            if let Some(id) = still_broken.map(|p| p.id.clone()) {
                 self.reset_session(slot, now);
-                self.outputs
+                self.io
+                    .outputs
                     .push_back(Output::Event(RouterEvent::MediaLost(id)));
             }
         }
@@ -723,7 +782,7 @@ impl Router {
 
     /// The next thing for the shell to do.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        self.io.outputs.pop_front()
     }
 
     fn slot(&self, participant: &ParticipantId) -> Result<Slot, RouterError> {
@@ -771,22 +830,16 @@ impl Router {
     }
 
     /// Drains one participant's `Rtc` until it asks for a timeout.
-    fn drain(&mut self, slot: Slot) {
+    fn drain(&mut self, slot: Slot, now: Instant) {
         let Some(p) = self.participants.get_mut(&slot) else {
             return;
         };
-        drain_rtc(
-            slot,
-            p,
-            &mut self.outputs,
-            &mut self.work,
-            &mut self.by_addr,
-        );
+        drain_rtc(slot, p, &mut self.io, now);
     }
 
     /// Handles queued str0m events until none are left.
     fn run(&mut self, now: Instant) {
-        while let Some((slot, event)) = self.work.pop_front() {
+        while let Some((slot, event)) = self.io.work.pop_front() {
             self.on_event(slot, event, now);
         }
     }
@@ -815,7 +868,7 @@ impl Router {
                 }
                 self.allocate(slot, now);
             }
-            Event::MediaAdded(added) => self.on_media_added(slot, added),
+            Event::MediaAdded(added) => self.on_media_added(slot, added, now),
             Event::MediaChanged(changed) => {
                 let Some(p) = self.participants.get_mut(&slot) else {
                     return;
@@ -825,7 +878,7 @@ impl Router {
                     (Some(at), false) => {
                         p.published.remove(at);
                         p.ssrcs.clear();
-                        self.tracks_changed(slot);
+                        self.tracks_changed(slot, now);
                     }
                     (None, true) => {
                         let kind = p.rtc.media(changed.mid).map(|m| m.kind());
@@ -838,6 +891,7 @@ impl Router {
                                     direction: changed.direction,
                                     simulcast: None,
                                 },
+                                now,
                             );
                         }
                     }
@@ -847,7 +901,8 @@ impl Router {
             Event::Connected => {
                 if let Some(p) = self.participants.get_mut(&slot) {
                     p.connected = true;
-                    self.outputs
+                    self.io
+                        .outputs
                         .push_back(Output::Event(RouterEvent::MediaConnected(p.id.clone())));
                 }
                 self.allocate(slot, now);
@@ -857,7 +912,8 @@ impl Router {
                 if let Some(p) = lost {
                     let id = p.id.clone();
                     self.reset_session(slot, now);
-                    self.outputs
+                    self.io
+                        .outputs
                         .push_back(Output::Event(RouterEvent::MediaLost(id)));
                 }
             }
@@ -865,7 +921,7 @@ impl Router {
         }
     }
 
-    fn on_media_added(&mut self, slot: Slot, added: MediaAdded) {
+    fn on_media_added(&mut self, slot: Slot, added: MediaAdded, now: Instant) {
         let Some(p) = self.participants.get_mut(&slot) else {
             return;
         };
@@ -899,11 +955,11 @@ impl Router {
             kind: added.kind,
             encodings,
         });
-        self.tracks_changed(slot);
+        self.tracks_changed(slot, now);
     }
 
     /// A participant's published tracks changed: everyone else renegotiates.
-    fn tracks_changed(&mut self, slot: Slot) {
+    fn tracks_changed(&mut self, slot: Slot, now: Instant) {
         let Some(meeting) = self.participants.get(&slot).map(|p| p.meeting.clone()) else {
             return;
         };
@@ -913,13 +969,13 @@ impl Router {
             .map(|r| r.members.clone())
             .unwrap_or_default();
         for member in members.into_iter().filter(|m| *m != slot) {
-            self.reconcile(member);
+            self.reconcile(member, now);
         }
     }
 
     /// Brings a subscriber's negotiated tracks in line with what its room
     /// publishes: one server offer at a time.
-    fn reconcile(&mut self, slot: Slot) {
+    fn reconcile(&mut self, slot: Slot, now: Instant) {
         let Some(p) = self.participants.get(&slot) else {
             return;
         };
@@ -996,16 +1052,16 @@ impl Router {
             Some((offer, pending)) => {
                 p.pending = Some(PendingOffer { pending, added });
                 let to = p.id.clone();
-                self.outputs.push_back(Output::Signal {
+                self.io.outputs.push_back(Output::Signal {
                     to,
                     message: ServerMessage::MediaOffer {
                         sdp: offer.to_sdp_string(),
                     },
                 });
-                self.drain(slot);
+                self.drain(slot, now);
             }
             None => {
-                self.drain(slot);
+                self.drain(slot, now);
                 self.announce_tracks(slot);
             }
         }
@@ -1030,7 +1086,7 @@ impl Router {
             })
             .collect();
         tracks.sort_by(|a, b| a.mid.cmp(&b.mid));
-        self.outputs.push_back(Output::Signal {
+        self.io.outputs.push_back(Output::Signal {
             to: p.id.clone(),
             message: ServerMessage::MediaTracks { tracks },
         });
@@ -1045,14 +1101,15 @@ impl Router {
         };
         self.by_ufrag.remove(&p.ufrag);
         for addr in p.addrs.drain(..) {
-            if self.by_addr.get(&addr) == Some(&slot) {
-                self.by_addr.remove(&addr);
-            }
+            self.io.forget_addr(&addr, slot);
         }
         self.by_ufrag.insert(ufrag.clone(), slot);
         p.rtc = rtc;
         p.ufrag = ufrag;
         p.next_timeout = now;
+        p.scheduled = Some(now);
+        p.checked_addr = None;
+        self.io.timers.push(Reverse((now, slot)));
         p.offered = false;
         p.connected = false;
         p.broken = false;
@@ -1072,7 +1129,7 @@ impl Router {
             })
             .unwrap_or_default();
         for member in members.into_iter().filter(|m| *m != slot) {
-            self.reconcile(member);
+            self.reconcile(member, now);
         }
     }
 
@@ -1222,13 +1279,7 @@ impl Router {
             );
             self.stats.forwarded_packets += 1;
             self.stats.forwarded_bytes += packet.payload.len() as u64;
-            drain_rtc(
-                member,
-                s,
-                &mut self.outputs,
-                &mut self.work,
-                &mut self.by_addr,
-            );
+            drain_rtc(member, s, &mut self.io, now);
         }
         if let Some(room) = self.rooms.get_mut(&meeting) {
             room.members = members;
@@ -1271,7 +1322,7 @@ impl Router {
             stream.request_keyframe(KeyframeRequestKind::Pli);
             self.stats.keyframe_requests += 1;
         }
-        self.drain(publisher);
+        self.drain(publisher, now);
     }
 
     fn request_keyframes_for_track(&mut self, publisher: Slot, source: MediaSource, now: Instant) {
@@ -1413,7 +1464,7 @@ impl Router {
             s.rtc
                 .bwe()
                 .set_bitrate(Bitrate::bps(0), Bitrate::bps(desired));
-            self.drain(slot);
+            self.drain(slot, now);
         }
         if self.participants.get(&slot).is_some_and(|s| s.connected) {
             for (key, encoding) in keyframes {
@@ -1433,7 +1484,7 @@ impl Router {
                 .collect();
             for member in &room.members {
                 if let Some(p) = self.participants.get(member) {
-                    self.outputs.push_back(Output::Signal {
+                    self.io.outputs.push_back(Output::Signal {
                         to: p.id.clone(),
                         message: ServerMessage::ActiveSpeakers {
                             participant_ids: participant_ids.clone(),
@@ -1495,50 +1546,63 @@ fn layer_options(track: &Published, max_height: u32, now: Instant) -> Vec<(Layer
     options
 }
 
-/// Pulls everything out of one `Rtc` until it asks for a timeout.
-fn drain_rtc(
-    slot: Slot,
-    p: &mut Participant,
-    outputs: &mut VecDeque<Output>,
-    work: &mut VecDeque<(Slot, Event)>,
-    by_addr: &mut HashMap<SocketAddr, Slot>,
-) {
+/// Pulls everything out of one `Rtc` until it asks for a timeout, and
+/// queues that deadline. (Feeding an already-due timeout back at once, in
+/// this loop, made str0m's pacer hold packets for hundreds of ms in the
+/// router tests, so due `Rtc`s wait for the next `handle_timeout`.)
+fn drain_rtc(slot: Slot, p: &mut Participant, io: &mut RouterIo, now: Instant) {
     loop {
         match p.rtc.poll_output() {
             Ok(str0m::Output::Timeout(at)) => {
                 p.next_timeout = at;
+                if p.scheduled.is_none_or(|queued| at < queued) {
+                    p.scheduled = Some(at);
+                    io.timers.push(Reverse((at, slot)));
+                }
                 return;
             }
             Ok(str0m::Output::Transmit(transmit)) => {
                 let destination = transmit.destination;
-                // str0m only answers a binding request whose integrity checked,
-                // so an address it sends to has proven it belongs here.
-                if by_addr.get(&destination) != Some(&slot) {
-                    by_addr.insert(destination, slot);
-                    if !p.addrs.contains(&destination) {
-                        if p.addrs.len() == MAX_ADDRS {
-                            let old = p.addrs.remove(0);
-                            if by_addr.get(&old) == Some(&slot) {
-                                by_addr.remove(&old);
-                            }
-                        }
-                        p.addrs.push(destination);
-                    }
+                if p.checked_addr != Some((destination, io.addr_epoch)) {
+                    claim_addr(slot, p, io, destination);
                 }
-                outputs.push_back(Output::Transmit(Datagram {
+                io.outputs.push_back(Output::Transmit(Datagram {
                     destination: PeerAddr(destination),
                     contents: transmit.contents.into(),
                 }));
             }
-            Ok(str0m::Output::Event(event)) => work.push_back((slot, event)),
+            Ok(str0m::Output::Event(event)) => io.work.push_back((slot, event)),
             Err(e) => {
                 tracing::debug!(participant = %p.id, error = %e, "media session failed");
                 // The next handle_timeout replaces the session.
                 p.broken = true;
+                io.broken.push(slot);
+                if p.scheduled.is_none_or(|queued| now < queued) {
+                    p.scheduled = Some(now);
+                    io.timers.push(Reverse((now, slot)));
+                }
                 return;
             }
         }
     }
+}
+
+/// Routes datagrams from `destination` to `slot`. str0m only answers a
+/// binding request whose integrity checked, so an address it sends to has
+/// proven it belongs to this participant.
+fn claim_addr(slot: Slot, p: &mut Participant, io: &mut RouterIo, destination: SocketAddr) {
+    if io.by_addr.get(&destination) != Some(&slot) {
+        io.by_addr.insert(destination, slot);
+        io.addr_epoch += 1;
+        if !p.addrs.contains(&destination) {
+            if p.addrs.len() == MAX_ADDRS {
+                let old = p.addrs.remove(0);
+                io.forget_addr(&old, slot);
+            }
+            p.addrs.push(destination);
+        }
+    }
+    p.checked_addr = Some((destination, io.addr_epoch));
 }
 
 /// The payload type this side sends `kind` with on `mid`.

@@ -15,7 +15,8 @@ use proto::signaling::{ErrorCode, MediaSource, ServerMessage};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
-use crate::router::{Admission, Output, Router, RouterError, RouterEvent, RouterStats};
+use crate::router::{Admission, Datagram, Output, Router, RouterError, RouterEvent, RouterStats};
+use crate::udp_batch::{self, SEND_BATCH};
 
 /// Where the router's signaling messages for one participant go (its
 /// WebSocket writer). Returns false if the message could not be queued.
@@ -157,6 +158,8 @@ pub struct Service {
     sinks: HashMap<ParticipantId, Arc<dyn SignalSink>>,
     metrics: MediaMetrics,
     reported: RouterStats,
+    /// Reused by `flush` for the datagrams of one batch.
+    transmits: Vec<Datagram>,
 }
 
 /// Datagrams read per wake-up before the router's outputs are flushed.
@@ -181,6 +184,7 @@ impl Service {
             sinks: HashMap::new(),
             metrics,
             reported: RouterStats::default(),
+            transmits: Vec::with_capacity(SEND_BATCH),
         };
         (service, MediaHandle { tx })
     }
@@ -303,18 +307,14 @@ impl Service {
 
     /// Carries out the router's outputs and updates the metrics.
     async fn flush(&mut self) {
+        let mut transmits = std::mem::take(&mut self.transmits);
         while let Some(output) = self.router.poll_output() {
             match output {
                 Output::Transmit(datagram) => {
-                    let to = datagram.destination.socket_addr();
-                    match self.socket.try_send_to(&datagram.contents, to) {
-                        Ok(_) => {}
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                            if let Err(e) = self.socket.send_to(&datagram.contents, to).await {
-                                tracing::debug!(error = %e, "media send failed");
-                            }
-                        }
-                        Err(e) => tracing::debug!(error = %e, "media send failed"),
+                    transmits.push(datagram);
+                    if transmits.len() == SEND_BATCH {
+                        self.send_all(&transmits).await;
+                        transmits.clear();
                     }
                 }
                 Output::Signal { to, message } => {
@@ -350,6 +350,38 @@ impl Service {
             .participants_with_media
             .set(i64::try_from(stats.participants_with_media).unwrap_or(i64::MAX));
         self.reported = stats;
+        self.send_all(&transmits).await;
+        transmits.clear();
+        self.transmits = transmits;
+    }
+
+    /// Sends the datagrams in batches, waiting while the socket buffer is full.
+    async fn send_all(&self, datagrams: &[Datagram]) {
+        let mut batch: Vec<(SocketAddr, &[u8])> = Vec::with_capacity(SEND_BATCH);
+        let mut rest = datagrams;
+        while !rest.is_empty() {
+            batch.clear();
+            batch.extend(
+                rest.iter()
+                    .take(SEND_BATCH)
+                    .map(|d| (d.destination.socket_addr(), d.contents.as_slice())),
+            );
+            match udp_batch::try_send_batch(&self.socket, &batch) {
+                Ok(sent) => rest = rest.get(sent.max(1)..).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if let Err(e) = self.socket.writable().await {
+                        tracing::debug!(error = %e, "media socket not writable");
+                        return;
+                    }
+                }
+                Err(e) => {
+                    // The first datagram of the batch was refused (e.g. no
+                    // route to it): drop it and go on with the others.
+                    tracing::debug!(error = %e, "media send failed");
+                    rest = rest.get(1..).unwrap_or_default();
+                }
+            }
+        }
     }
 }
 

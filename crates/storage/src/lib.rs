@@ -184,6 +184,29 @@ impl Store {
         row.map(|r| AccountRecord::from_row(&r)).transpose()
     }
 
+    /// Marks an account suspended since `at`, or lifts it with `None`.
+    /// Returns whether the account exists.
+    pub async fn set_suspended(&self, id: &AccountId, at: Option<i64>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE accounts SET suspended_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether an account is suspended.
+    pub async fn is_suspended(&self, id: &AccountId) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT suspended_at FROM accounts WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => sqlx::Row::try_get::<Option<i64>, _>(&row, "suspended_at")?.is_some(),
+            None => false,
+        })
+    }
+
     /// Sets or clears the display name.
     pub async fn set_display_name(
         &self,
@@ -251,8 +274,10 @@ impl Store {
         token_hash: &[u8; 32],
         now: i64,
     ) -> Result<Option<AccountId>, StoreError> {
+        // A suspended account's tokens stop working at once.
         let row = sqlx::query(
-            "SELECT account_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+            "SELECT s.account_id FROM sessions s JOIN accounts a ON a.id = s.account_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.suspended_at IS NULL",
         )
         .bind(&token_hash[..])
         .bind(now)

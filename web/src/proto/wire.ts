@@ -587,7 +587,31 @@ export type LeaveReason = "left" | "removed" | "timed_out";
 /**
  * Why the meeting ended.
  */
-export type EndReason = "ended_by_host";
+export type EndReason = "ended_by_host" | "order";
+
+/**
+ * The order under which oversight staff ended a meeting: enough for a
+ * client to check it against the public transparency log without trusting
+ * the server.
+ */
+export type EndOrder = { 
+/**
+ * The quorum certificate's canonical bytes, base64.
+ */
+certificate: string, 
+/**
+ * Where the `oversight.execution` entry is in the log.
+ */
+ledger_index: number, 
+/**
+ * The inclusion proof of that entry in `checkpoint`, base64 hashes,
+ * lowest sibling first.
+ */
+inclusion_proof: Array<string>, 
+/**
+ * The signed checkpoint note the proof leads to.
+ */
+checkpoint: string, };
 
 /**
  * Stable error codes of [`ServerMessage::Error`].
@@ -653,7 +677,11 @@ reason: string | null, } | { "type": "meeting_ended",
 /**
  * Why.
  */
-reason: EndReason, } | { "type": "participant_joined", 
+reason: EndReason, 
+/**
+ * The order, when the reason is [`EndReason::Order`].
+ */
+order: EndOrder | null, } | { "type": "participant_joined", 
 /**
  * Who.
  */

@@ -2,8 +2,8 @@
 //! every wait, and writes its figures as JSON for docs/BENCHMARKS.md.
 
 pub mod janus;
-pub mod null_relay;
-pub mod sfu;
 pub mod ledger;
 pub mod mls;
+pub mod null_relay;
+pub mod sfu;
 pub mod signaling;

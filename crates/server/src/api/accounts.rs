@@ -97,6 +97,13 @@ pub async fn create_session(
         state.record_login_failure(&username);
         return Err(invalid_credentials());
     };
+    if state.store.is_suspended(&account.id).await? {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "account_suspended",
+            "this account is suspended under an oversight order; see its notice",
+        ));
+    }
     let (token, hash) = new_token();
     let now = crate::unix_now();
     let expires_at =

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let document = doc.clone();
     let router = api
+        .merge(crate::oversight::api::routes())
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route(
             "/api/v1/openapi.json",

@@ -38,6 +38,18 @@ pub async fn start() -> TestServer {
 }
 
 pub async fn start_with(limits: Limits) -> TestServer {
+    start_configured(limits, None).await
+}
+
+/// A server with an oversight genesis.
+pub async fn start_with_oversight(oversight: oversight::OversightConfig) -> TestServer {
+    start_configured(generous_limits(), Some(oversight)).await
+}
+
+async fn start_configured(
+    limits: Limits,
+    oversight: Option<oversight::OversightConfig>,
+) -> TestServer {
     let dir = tempfile::tempdir().unwrap();
     let config = ServerConfig {
         http: "127.0.0.1:0".parse().unwrap(),
@@ -46,6 +58,7 @@ pub async fn start_with(limits: Limits) -> TestServer {
         limits,
         ledger: Default::default(),
         drain_timeout: Duration::from_secs(2),
+        oversight,
     };
     let server = Server::bind(config).await.unwrap();
     let base = format!("http://{}", server.http_addr());

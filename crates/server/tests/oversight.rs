@@ -1,0 +1,514 @@
+//! The staff API against a real server: signature checks, filing,
+//! approval, veto, and a quorum-approved order that ends a live meeting and
+//! that the participants' clients verify against the public log (issue #5).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use client::order::{MeetingEnd, PinnedLog};
+use common::*;
+use ed25519_dalek::SigningKey;
+use oversight::{
+    format_public_key, Action, ActionKind, Approval, OversightConfig, Region, Request,
+    SignedRequest, StaffAuthorization, Veto,
+};
+use proto::ledger::LedgerKey;
+use proto::rest::NewMeeting;
+use rand::rngs::OsRng;
+use rand::RngCore as _;
+
+const STAFF: [(&str, &str); 4] = [
+    ("alice", "DE"),
+    ("bob", "DE"),
+    ("carol", "FR"),
+    ("dave", "US"),
+];
+
+struct Staff {
+    keys: BTreeMap<&'static str, SigningKey>,
+}
+
+impl Staff {
+    fn new() -> (Staff, OversightConfig) {
+        let keys: BTreeMap<&'static str, SigningKey> = STAFF
+            .iter()
+            .map(|(id, _)| (*id, SigningKey::generate(&mut OsRng)))
+            .collect();
+        let mut toml = String::new();
+        for (id, country) in STAFF {
+            toml += &format!(
+                "[[staff]]\nid = \"{id}\"\npublic_key = \"{}\"\njurisdiction = \"{country}\"\nroles = [\"requester\", \"approver\"]\n",
+                format_public_key(&keys[id].verifying_key())
+            );
+        }
+        for action in ActionKind::ALL {
+            toml += &format!("[policy.{action}]\napprovals = 2\ndistinct_jurisdictions = 2\nexpiry_secs = 3600\n");
+        }
+        (Staff { keys }, toml::from_str(&toml).unwrap())
+    }
+
+    /// Sends a staff call signed by `who`.
+    async fn call(
+        &self,
+        server: &TestServer,
+        who: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> reqwest::Response {
+        let header = self.header(who, method.as_str(), path, &body);
+        server
+            .http
+            .request(method, server.url(path))
+            .header("authorization", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    fn header(&self, who: &str, method: &str, path: &str, body: &[u8]) -> String {
+        let mut nonce = [0; 16];
+        OsRng.fill_bytes(&mut nonce);
+        StaffAuthorization::sign(
+            who.parse().unwrap(),
+            &self.keys[who],
+            method,
+            path,
+            body,
+            now(),
+            nonce,
+        )
+        .to_header()
+    }
+
+    fn end_meeting(&self, who: &str, meeting: &proto::ids::MeetingId) -> SignedRequest {
+        let mut nonce = [0; 32];
+        OsRng.fill_bytes(&mut nonce);
+        SignedRequest::sign(
+            Request {
+                action: Action::EndMeeting {
+                    meeting: meeting.clone(),
+                },
+                region: Region::Country("DE".parse().unwrap()),
+                reasons: "Court order 123 of the Landgericht Berlin".into(),
+                evidence: vec![],
+                requester: who.parse().unwrap(),
+                filed_at: now(),
+                notice_delay_secs: 0,
+                nonce,
+            },
+            &self.keys[who],
+        )
+    }
+
+    async fn file(&self, server: &TestServer, signed: &SignedRequest) -> String {
+        let who = signed.request().requester.to_string();
+        let response = self
+            .call(
+                server,
+                &who,
+                reqwest::Method::POST,
+                "/api/v1/staff/requests",
+                signed.encode(),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn approve(&self, server: &TestServer, who: &str, id: &str) -> reqwest::Response {
+        let approval = Approval::sign(
+            id.parse().unwrap(),
+            who.parse().unwrap(),
+            now(),
+            &self.keys[who],
+        );
+        self.call(
+            server,
+            who,
+            reqwest::Method::POST,
+            &format!("/api/v1/staff/requests/{id}/approvals"),
+            approval.encode(),
+        )
+        .await
+    }
+}
+
+fn now() -> u64 {
+    server::unix_now_secs()
+}
+
+async fn ledger_tags(server: &TestServer) -> Vec<String> {
+    let checkpoint = server
+        .http
+        .get(server.url("/api/v1/ledger/checkpoint"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    let page: proto::ledger::LedgerEntries = server
+        .http
+        .get(server.url(&format!("/api/v1/ledger/entries?start=0&end={size}")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    use base64::Engine as _;
+    page.entries
+        .iter()
+        .map(|row| {
+            let data = base64::engine::general_purpose::STANDARD
+                .decode(&row.data)
+                .unwrap();
+            ledger::Entry::decode(&data)
+                .unwrap()
+                .tag()
+                .as_str()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn staff_calls_without_a_valid_signature_are_refused_with_401() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let path = "/api/v1/staff/requests";
+
+    let missing = server.http.get(server.url(path)).send().await.unwrap();
+    assert_eq!(missing.status(), 401);
+
+    // Signed by a key that is not alice's.
+    let impostor = Staff::new().0;
+    let header = impostor.header("alice", "GET", path, b"");
+    let bad = server
+        .http
+        .get(server.url(path))
+        .header("authorization", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+
+    // Signed for another path.
+    let header = staff.header("alice", "GET", "/api/v1/staff/requests?x=1", b"");
+    let moved = server
+        .http
+        .get(server.url(path))
+        .header("authorization", header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 401);
+
+    // A valid header works once; the same header again is a replay.
+    let header = staff.header("alice", "GET", path, b"");
+    let first = server
+        .http
+        .get(server.url(path))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let replay = server
+        .http
+        .get(server.url(path))
+        .header("authorization", &header)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401);
+    let body: serde_json::Value = replay.json().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("replay"),
+        "{body}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_genesis_is_the_ledgers_first_entries() {
+    let (_staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let tags = ledger_tags(&server).await;
+    assert_eq!(tags.len(), STAFF.len() + ActionKind::ALL.len());
+    assert!(tags[..STAFF.len()].iter().all(|t| t == "oversight.staff"));
+    assert!(tags[STAFF.len()..].iter().all(|t| t == "oversight.policy"));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn self_approval_is_refused_a_signer_cannot_be_impersonated_and_a_veto_closes() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let token = server.account("hostess").await;
+    let meeting = server.meeting(&token, NewMeeting::default()).await;
+    let id = staff
+        .file(&server, &staff.end_meeting("alice", &meeting))
+        .await;
+
+    let own = staff.approve(&server, "alice", &id).await;
+    assert_eq!(own.status(), 403);
+    assert!(own.text().await.unwrap().contains("self_approval"));
+    let bob = staff.approve(&server, "bob", &id).await;
+    assert_eq!(bob.status(), 200);
+    let body: serde_json::Value = bob.json().await.unwrap();
+    assert_eq!(body["request"]["state"], "pending", "{body}");
+
+    // Bob cannot submit Carol's signed approval.
+    let carols = Approval::sign(
+        id.parse().unwrap(),
+        "carol".parse().unwrap(),
+        now(),
+        &staff.keys["carol"],
+    );
+    let path = format!("/api/v1/staff/requests/{id}/approvals");
+    let smuggled = staff
+        .call(
+            &server,
+            "bob",
+            reqwest::Method::POST,
+            &path,
+            carols.encode(),
+        )
+        .await;
+    assert_eq!(smuggled.status(), 403);
+
+    let veto = Veto::sign(
+        id.parse().unwrap(),
+        "dave".parse().unwrap(),
+        now(),
+        "no court order attached".into(),
+        &staff.keys["dave"],
+    );
+    let vetoed = staff
+        .call(
+            &server,
+            "dave",
+            reqwest::Method::POST,
+            &format!("/api/v1/staff/requests/{id}/vetoes"),
+            veto.encode(),
+        )
+        .await;
+    assert_eq!(vetoed.status(), 200, "{}", vetoed.text().await.unwrap());
+    let shown = staff
+        .call(
+            &server,
+            "carol",
+            reqwest::Method::GET,
+            &format!("/api/v1/staff/requests/{id}"),
+            vec![],
+        )
+        .await;
+    let shown: serde_json::Value = shown.json().await.unwrap();
+    assert_eq!(shown["state"], "vetoed");
+
+    let tags = ledger_tags(&server).await;
+    assert!(tags.contains(&"oversight.refusal".to_owned()), "{tags:?}");
+    assert!(tags.contains(&"oversight.veto".to_owned()), "{tags:?}");
+    assert!(
+        !tags.contains(&"oversight.execution".to_owned()),
+        "{tags:?}"
+    );
+    assert!(server
+        .api
+        .meeting(&meeting)
+        .await
+        .unwrap()
+        .ended_at
+        .is_none());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_quorum_ends_a_live_meeting_and_the_clients_verify_the_order() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let token = server.account("hostess").await;
+    let meeting = server.meeting(&token, NewMeeting::default()).await;
+    let (mut host, _) = server.seated(&token, &meeting).await;
+    let (mut guest, guest_id) = server.waiting_guest("Walt", &meeting).await;
+    lobby_lists(&mut host, &guest_id).await;
+
+    let id = staff
+        .file(&server, &staff.end_meeting("alice", &meeting))
+        .await;
+    assert_eq!(staff.approve(&server, "bob", &id).await.status(), 200);
+    let done = staff.approve(&server, "carol", &id).await;
+    assert_eq!(done.status(), 200);
+    let body: serde_json::Value = done.json().await.unwrap();
+    assert_eq!(body["request"]["state"], "executed", "{body}");
+    assert!(body["execution_index"].as_u64().is_some(), "{body}");
+
+    let key: LedgerKey = server
+        .http
+        .get(server.url("/api/v1/ledger/key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = PinnedLog {
+        origin: key.origin,
+        key: key.verifier_key.parse().unwrap(),
+    };
+    for ws in [&mut host, &mut guest] {
+        let end = ws
+            .meeting_end(&server.http, &server.base, &log, &meeting)
+            .await;
+        assert!(
+            matches!(end, MeetingEnd::EndedByVerifiedOrder(_)),
+            "{}",
+            end.statement()
+        );
+    }
+    assert!(server
+        .api
+        .meeting(&meeting)
+        .await
+        .unwrap()
+        .ended_at
+        .is_some());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_for_another_meeting_or_a_dropped_connection_is_an_end_without_order() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let token = server.account("hostess").await;
+    let target = server.meeting(&token, NewMeeting::default()).await;
+    let other = server.meeting(&token, NewMeeting::default()).await;
+    let (mut host, _) = server.seated(&token, &target).await;
+    let id = staff
+        .file(&server, &staff.end_meeting("alice", &target))
+        .await;
+    staff.approve(&server, "bob", &id).await;
+    staff.approve(&server, "carol", &id).await;
+    let key: LedgerKey = server
+        .http
+        .get(server.url("/api/v1/ledger/key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let log = PinnedLog {
+        origin: key.origin,
+        key: key.verifier_key.parse().unwrap(),
+    };
+    // The same (valid) order presented as ending another meeting.
+    let end = host
+        .meeting_end(&server.http, &server.base, &log, &other)
+        .await;
+    assert!(
+        matches!(end, MeetingEnd::EndedWithoutOrder { .. }),
+        "{}",
+        end.statement()
+    );
+    assert!(end.statement().starts_with(client::order::WITHOUT_ORDER));
+
+    // A meeting whose server goes away without a word.
+    let second = server.meeting(&token, NewMeeting::default()).await;
+    let (mut again, _) = server.seated(&token, &second).await;
+    server.stop().await;
+    let end = again
+        .meeting_end(&reqwest::Client::new(), "http://127.0.0.1:9", &log, &second)
+        .await;
+    assert!(
+        matches!(end, MeetingEnd::EndedWithoutOrder { .. }),
+        "{}",
+        end.statement()
+    );
+}
+
+#[tokio::test]
+async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstatement_lifts_it() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let token = server.account("suspect").await;
+    let me: serde_json::Value = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account: proto::ids::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+
+    let order = |action: Action, who: &str| {
+        let mut nonce = [0; 32];
+        OsRng.fill_bytes(&mut nonce);
+        SignedRequest::sign(
+            Request {
+                action,
+                region: Region::Country("DE".parse().unwrap()),
+                reasons: "Court order 456".into(),
+                evidence: vec![],
+                requester: who.parse().unwrap(),
+                filed_at: now(),
+                notice_delay_secs: 0,
+                nonce,
+            },
+            &staff.keys[who],
+        )
+    };
+    let id = staff
+        .file(
+            &server,
+            &order(
+                Action::SuspendAccount {
+                    account: account.clone(),
+                },
+                "alice",
+            ),
+        )
+        .await;
+    assert_eq!(staff.approve(&server, "bob", &id).await.status(), 200);
+    assert_eq!(staff.approve(&server, "carol", &id).await.status(), 200);
+
+    let me = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 401, "a suspended account's token still works");
+    let login = server.api.login("suspect", PASSWORD).await;
+    assert!(format!("{:?}", login.unwrap_err()).contains("account_suspended"));
+
+    let id = staff
+        .file(
+            &server,
+            &order(Action::ReinstateAccount { account }, "carol"),
+        )
+        .await;
+    assert_eq!(staff.approve(&server, "alice", &id).await.status(), 200);
+    assert_eq!(staff.approve(&server, "dave", &id).await.status(), 200);
+    let token = server.api.login("suspect", PASSWORD).await.unwrap().token;
+    let me = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    server.stop().await;
+}
