@@ -260,6 +260,8 @@ fn settings_of(record: &MeetingRecord) -> RoomSettings {
 }
 
 /// The room task: feeds requests and timeouts to the room, carries out its outputs.
+// Everything a room task owns, handed over once at its start.
+#[allow(clippy::too_many_arguments)]
 async fn run_room(
     id: MeetingId,
     mut room: Room,

@@ -75,6 +75,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the shared state.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: storage::Store,
         ledger: LedgerService,

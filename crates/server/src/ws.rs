@@ -197,6 +197,12 @@ impl SignalingConnection {
         }
         match ClientMessage::parse(text) {
             Ok(message) => self.on_message(message).await,
+            // Over its type's limit (64 KiB for all but the MLS messages): same
+            // answer as over the frame check above.
+            Err(e @ proto::signaling::ParseError::TooLarge { .. }) => {
+                self.error(e.code(), e.to_string());
+                Flow::Close(1009, "message too large")
+            }
             Err(e) => {
                 self.error(e.code(), e.to_string());
                 Flow::Continue
