@@ -9,7 +9,8 @@
 //! - [`ledger`]: bodies of the public transparency-log API (`/api/v1/ledger/...`).
 //!
 //! Invariants: every request type rejects unknown fields; every signaling
-//! message is at most [`signaling::MAX_MESSAGE_BYTES`]; the first client
+//! message is at most [`signaling::MAX_MESSAGE_BYTES`] (the MLS messages that
+//! carry a ratchet tree or a commit: [`signaling::MAX_MLS_MESSAGE_BYTES`]); the first client
 //! message carries [`signaling::PROTOCOL_VERSION`].
 //!
 //! ```

@@ -189,3 +189,37 @@ pub struct Health {
     /// Server version.
     pub version: String,
 }
+
+/// `POST /api/v1/chat/reports/verify`: the opening of a reported chat message. Binary fields
+/// are standard base64.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct ChatReportOpening {
+    /// The reported plaintext.
+    pub plaintext: String,
+    /// The sender's franking key for it (32 bytes), from inside the MLS message.
+    pub franking_key: String,
+    /// The commitment that came beside the message (32 bytes).
+    pub commitment: String,
+    /// The server's tag that came with the message (32 bytes).
+    pub tag: String,
+    /// The account the server named as sender (`guest:<participant>` for a guest).
+    pub sender_account_id: String,
+    /// The meeting it was sent in.
+    pub meeting_id: String,
+    /// The time the server relayed it, Unix milliseconds.
+    pub timestamp: u64,
+}
+
+/// The answer to a report verification.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ChatReportVerdict {
+    /// True only if the opening matches the commitment and the server's tag.
+    pub verified: bool,
+    /// Who sent it, when it verifies.
+    pub sender_account_id: Option<String>,
+    /// Why it does not verify.
+    pub reason: Option<String>,
+}

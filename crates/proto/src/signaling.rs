@@ -11,8 +11,78 @@ use crate::ids::{AccountId, MeetingId, ParticipantId};
 /// Version of this protocol; the client's `hello` must carry it.
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// Largest message either side may send, in bytes.
+/// Largest message either side may send, in bytes, except the MLS messages that carry a
+/// ratchet tree or a commit ([`MAX_MLS_MESSAGE_BYTES`]).
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Largest `mls_group` or `mls_commit` a client may send, and largest `mls_welcome` or
+/// `mls_commit` the server sends, in bytes: the ratchet tree of a 1,000-member group is about
+/// 207 KB (276 KB in base64), and this leaves room for larger trees and update paths.
+pub const MAX_MLS_MESSAGE_BYTES: usize = 1024 * 1024;
+
+/// Bytes on the wire as standard base64 with padding (MLS messages, commitments, tags).
+///
+/// Decoding refuses anything but canonical standard base64; the size is bounded by the
+/// message it arrives in.
+#[derive(Clone, PartialEq, Eq, Default)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Base64Bytes(#[cfg_attr(test, ts(type = "string"))] pub Vec<u8>);
+
+impl Base64Bytes {
+    /// The decoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Takes the decoded bytes.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<Vec<u8>> for Base64Bytes {
+    fn from(bytes: Vec<u8>) -> Self {
+        Base64Bytes(bytes)
+    }
+}
+
+impl std::fmt::Debug for Base64Bytes {
+    // MLS messages are ciphertext or public, but a log needs only their size.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Base64Bytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Base64Bytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Base64Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use base64::Engine as _;
+        let text = String::deserialize(deserializer)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(text.as_bytes())
+            .map(Base64Bytes)
+            .map_err(|e| serde::de::Error::custom(format!("not standard base64: {e}")))
+    }
+}
+
+/// The server's announcement that a participant may be added to the meeting's MLS group: a
+/// client accepts an Add only for an announced admission whose credential key matches the
+/// key directory (or a guest).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(deny_unknown_fields)]
+pub struct MlsAdmission {
+    /// Who.
+    pub participant_id: ParticipantId,
+    /// Their account, or none for a guest.
+    pub account_id: Option<AccountId>,
+}
 
 /// Longest free-text reason (deny, remove), in characters.
 pub const MAX_REASON_CHARS: usize = 500;
@@ -156,6 +226,38 @@ pub enum ClientMessage {
         /// Which sources.
         media: Vec<MediaSource>,
     },
+    /// Answer to `mls_create`: the new group's GroupInfo and ratchet tree, so the server can
+    /// follow it publicly. At most [`MAX_MLS_MESSAGE_BYTES`].
+    MlsGroup {
+        /// TLS-encoded GroupInfo.
+        group_info: Base64Bytes,
+        /// TLS-encoded ratchet tree.
+        ratchet_tree: Base64Bytes,
+    },
+    /// This participant's KeyPackage, sent once seated (before the group has it).
+    MlsKeyPackage {
+        /// TLS-encoded KeyPackage (MLSMessage).
+        key_package: Base64Bytes,
+    },
+    /// A commit of the pending proposals for `epoch`, with the Welcome for any joiners. At
+    /// most [`MAX_MLS_MESSAGE_BYTES`].
+    MlsCommit {
+        /// The epoch the commit starts from.
+        epoch: u64,
+        /// TLS-encoded MLSMessage holding the commit.
+        commit: Base64Bytes,
+        /// TLS-encoded Welcome, if the commit adds members.
+        #[serde(default)]
+        #[cfg_attr(test, ts(optional = nullable))]
+        welcome: Option<Base64Bytes>,
+    },
+    /// A chat message: an MLS application message and its franking commitment.
+    ChatSend {
+        /// TLS-encoded MLSMessage (application).
+        message: Base64Bytes,
+        /// HMAC-SHA256 commitment to the plaintext (32 bytes).
+        commitment: Base64Bytes,
+    },
 }
 
 /// The `type` of every [`ClientMessage`], for telling unknown types from malformed ones.
@@ -180,7 +282,19 @@ pub const CLIENT_MESSAGE_TYPES: &[&str] = &[
     "video_preference",
     "mute",
     "lift_mute",
+    "mls_group",
+    "mls_key_package",
+    "mls_commit",
+    "chat_send",
 ];
+
+/// The size limit of a client message of type `kind`.
+pub fn client_message_limit(kind: &str) -> usize {
+    match kind {
+        "mls_group" | "mls_commit" => MAX_MLS_MESSAGE_BYTES,
+        _ => MAX_MESSAGE_BYTES,
+    }
+}
 
 /// Why a client message was refused before any meeting logic saw it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -225,11 +339,14 @@ impl ParseError {
 
 impl ClientMessage {
     /// Parses one text frame, telling apart oversize, non-JSON, unknown type and bad fields.
+    ///
+    /// Every type is limited to [`MAX_MESSAGE_BYTES`] except those that carry a ratchet tree
+    /// or a commit ([`client_message_limit`]).
     pub fn parse(text: &str) -> Result<ClientMessage, ParseError> {
-        if text.len() > MAX_MESSAGE_BYTES {
+        if text.len() > MAX_MLS_MESSAGE_BYTES {
             return Err(ParseError::TooLarge {
                 got: text.len(),
-                limit: MAX_MESSAGE_BYTES,
+                limit: MAX_MLS_MESSAGE_BYTES,
             });
         }
         let value: serde_json::Value =
@@ -242,6 +359,13 @@ impl ClientMessage {
             let mut shown = kind;
             shown.truncate(64);
             return Err(ParseError::UnknownType(shown));
+        }
+        let limit = client_message_limit(&kind);
+        if text.len() > limit {
+            return Err(ParseError::TooLarge {
+                got: text.len(),
+                limit,
+            });
         }
         let message: ClientMessage =
             serde_json::from_value(value.clone()).map_err(|e| ParseError::Malformed {
@@ -432,6 +556,8 @@ pub enum ErrorCode {
     ShuttingDown,
     /// An SDP offer or answer was refused (unparseable, unsupported, or not expected now).
     MediaRejected,
+    /// An MLS message (KeyPackage, GroupInfo, commit, chat) was refused; the message says why.
+    MlsRejected,
 }
 
 /// Messages from the server to a client.
@@ -545,6 +671,69 @@ pub enum ServerMessage {
         /// Who.
         participant_ids: Vec<ParticipantId>,
     },
+    /// You are the first participant seated and no group exists yet: create the meeting's
+    /// MLS group with this id and the server as its only external sender, and answer with
+    /// `mls_group`.
+    MlsCreate {
+        /// The MLS group id.
+        group_id: Base64Bytes,
+        /// The server's Ed25519 external-sender public key (32 bytes).
+        server_key: Base64Bytes,
+    },
+    /// The server will propose adding this participant to the group next; accept that Add
+    /// only if its credential matches this admission and the key directory.
+    MlsAdmitted {
+        /// Who.
+        participant_id: ParticipantId,
+        /// Their account, or none for a guest.
+        account_id: Option<AccountId>,
+    },
+    /// An Add or Remove proposal from the server (external sender), as a TLS-encoded MLSMessage.
+    MlsProposal {
+        /// The proposal.
+        message: Base64Bytes,
+    },
+    /// A commit another member made that the server accepted; process it to move epochs.
+    MlsCommit {
+        /// TLS-encoded MLSMessage holding the commit.
+        message: Base64Bytes,
+    },
+    /// Your `mls_commit` won its epoch; merge it.
+    MlsCommitAccepted {
+        /// The new epoch.
+        epoch: u64,
+    },
+    /// Your `mls_commit` was refused; discard it and re-base on what comes next.
+    MlsCommitRefused {
+        /// Why.
+        reason: String,
+        /// The group's epoch at the server.
+        current_epoch: u64,
+    },
+    /// You were added: join from this Welcome and ratchet tree.
+    MlsWelcome {
+        /// TLS-encoded Welcome.
+        welcome: Base64Bytes,
+        /// TLS-encoded ratchet tree.
+        ratchet_tree: Base64Bytes,
+        /// The server's external-sender public key the group must carry (32 bytes).
+        server_key: Base64Bytes,
+        /// Everyone seated or about to be added, for checking the tree's members.
+        admissions: Vec<MlsAdmission>,
+    },
+    /// A franked chat message, relayed.
+    Chat {
+        /// TLS-encoded MLSMessage (application).
+        message: Base64Bytes,
+        /// The sender's commitment to the plaintext.
+        commitment: Base64Bytes,
+        /// The server's franking tag over commitment, sender account, meeting and time.
+        tag: Base64Bytes,
+        /// The sender's account, or none for a guest.
+        sender_account_id: Option<AccountId>,
+        /// When the server relayed it, Unix milliseconds.
+        timestamp: u64,
+    },
     /// Something you sent was refused; the connection stays open unless a close follows.
     Error {
         /// Stable code.
@@ -591,6 +780,50 @@ mod tests {
     }
 
     #[test]
+    fn mls_messages_have_their_own_size_limit() {
+        let tree = "A".repeat(300 * 1024);
+        let group =
+            format!(r#"{{"type":"mls_group","group_info":"AQI=","ratchet_tree":"{tree}"}}"#);
+        assert!(matches!(
+            ClientMessage::parse(&group),
+            Ok(ClientMessage::MlsGroup { ratchet_tree, .. }) if ratchet_tree.as_bytes().len() == 225 * 1024
+        ));
+        let key_package = format!(r#"{{"type":"mls_key_package","key_package":"{tree}"}}"#);
+        assert!(matches!(
+            ClientMessage::parse(&key_package),
+            Err(ParseError::TooLarge {
+                limit: MAX_MESSAGE_BYTES,
+                ..
+            })
+        ));
+        let huge = "A".repeat(MAX_MLS_MESSAGE_BYTES);
+        let commit = format!(r#"{{"type":"mls_commit","epoch":1,"commit":"{huge}"}}"#);
+        assert!(matches!(
+            ClientMessage::parse(&commit),
+            Err(ParseError::TooLarge {
+                limit: MAX_MLS_MESSAGE_BYTES,
+                ..
+            })
+        ));
+        assert!(matches!(
+            ClientMessage::parse(r#"{"type":"mls_key_package","key_package":"not base64!"}"#),
+            Err(ParseError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn base64_bytes_round_trip() {
+        let message = ServerMessage::MlsCommitAccepted { epoch: 4 };
+        let text = serde_json::to_string(&message).unwrap();
+        assert_eq!(text, r#"{"type":"mls_commit_accepted","epoch":4}"#);
+        let bytes = Base64Bytes(vec![0, 1, 2, 250]);
+        let text = serde_json::to_string(&bytes).unwrap();
+        assert_eq!(text, r#""AAEC+g==""#);
+        assert_eq!(serde_json::from_str::<Base64Bytes>(&text).unwrap(), bytes);
+        assert_eq!(format!("{bytes:?}"), "Base64Bytes(4 bytes)");
+    }
+
+    #[test]
     fn every_listed_type_is_a_variant() {
         let bodies = [
             r#"{"type":"hello","version":1,"auth":{"kind":"token","token":"t"}}"#,
@@ -613,6 +846,10 @@ mod tests {
             r#"{"type":"video_preference","participant_id":"AAAAAAAAAAAA","source":"video","max_height":360}"#,
             r#"{"type":"mute","participant_id":"AAAAAAAAAAAA","media":["audio"]}"#,
             r#"{"type":"lift_mute","participant_id":"AAAAAAAAAAAA","media":["audio","video"]}"#,
+            r#"{"type":"mls_group","group_info":"AQI=","ratchet_tree":"AwQ="}"#,
+            r#"{"type":"mls_key_package","key_package":"AQI="}"#,
+            r#"{"type":"mls_commit","epoch":3,"commit":"AQI="}"#,
+            r#"{"type":"chat_send","message":"AQI=","commitment":"AwQ="}"#,
         ];
         assert_eq!(bodies.len(), CLIENT_MESSAGE_TYPES.len());
         for body in bodies {

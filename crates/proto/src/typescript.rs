@@ -45,6 +45,10 @@ fn wire_ts() -> String {
         declaration::<rest::MeetingSettings>(&cfg),
         declaration::<rest::Meeting>(&cfg),
         declaration::<rest::Health>(&cfg),
+        declaration::<rest::ChatReportOpening>(&cfg),
+        declaration::<rest::ChatReportVerdict>(&cfg),
+        declaration::<signaling::Base64Bytes>(&cfg),
+        declaration::<signaling::MlsAdmission>(&cfg),
         declaration::<signaling::HelloAuth>(&cfg),
         declaration::<signaling::ClientMessage>(&cfg),
         declaration::<signaling::Role>(&cfg),
@@ -68,6 +72,11 @@ fn wire_ts() -> String {
             "Largest signaling message either side may send, in bytes.",
             "MAX_MESSAGE_BYTES",
             signaling::MAX_MESSAGE_BYTES,
+        ),
+        constant(
+            "Largest `mls_group` or `mls_commit` message, in bytes.",
+            "MAX_MLS_MESSAGE_BYTES",
+            signaling::MAX_MLS_MESSAGE_BYTES,
         ),
         constant(
             "Longest free-text reason (deny, remove), in characters.",

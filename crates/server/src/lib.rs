@@ -28,9 +28,11 @@
 pub mod api;
 pub mod auth;
 pub mod avatar;
+pub mod franking;
 pub mod ledger;
 pub mod meetings;
 pub mod metrics;
+pub mod mls;
 pub mod oversight;
 pub mod rate_limit;
 pub mod room;
@@ -130,6 +132,9 @@ pub enum StartError {
     /// The transparency log cannot start.
     #[error("cannot start the transparency log ({0})")]
     Ledger(#[from] crate::ledger::LedgerStartError),
+    /// The chat franking key cannot be loaded or created.
+    #[error("cannot load the chat franking key ({0})")]
+    Franking(#[from] crate::franking::FrankingKeyError),
     /// Oversight cannot start.
     #[error("cannot start oversight ({0})")]
     Oversight(#[from] crate::oversight::OversightStartError),
@@ -188,6 +193,7 @@ impl Server {
         };
         let ledger =
             crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
+        let franking = crate::franking::load_or_create(data_dir)?;
         let oversight =
             crate::oversight::OversightService::open(ledger.clone(), config.oversight.as_ref())
                 .await?;
@@ -205,6 +211,7 @@ impl Server {
             config.limits.clone(),
             shutdown_rx,
             media_handle,
+            franking,
         );
         let (router, _) = api::router(state.clone());
         Ok(Server {

@@ -18,6 +18,7 @@ use sfu::{Admission, MediaHandle, SignalSink};
 use storage::MeetingRecord;
 
 use crate::metrics::Metrics;
+use crate::mls::{MeetingGroup, MlsInput, MlsOutput};
 use crate::room::{Arrival, Command, Output, Placement, Room, RoomError, RoomSettings};
 
 /// Messages a connection's writer sends to its socket.
@@ -94,6 +95,15 @@ pub enum RoomRequest {
     },
     /// Settings changed through the REST API.
     Settings(RoomSettings),
+    /// An MLS message from a participant's current connection.
+    Mls {
+        /// Sender.
+        from: ParticipantId,
+        /// Sender's connection id.
+        conn_id: u64,
+        /// The message.
+        input: MlsInput,
+    },
     /// Oversight staff ended the meeting under a quorum-approved order.
     EndByOrder(proto::signaling::EndOrder),
 }
@@ -116,6 +126,7 @@ pub enum MeetingsError {
 /// The registry of live rooms.
 pub struct Meetings {
     store: storage::Store,
+    franking: Arc<e2ee::franking::ServerFrankingKey>,
     metrics: Metrics,
     media: MediaHandle,
     rooms: Rooms,
@@ -138,9 +149,15 @@ pub const CONNECTION_QUEUE: usize = 256;
 
 impl Meetings {
     /// An empty registry.
-    pub fn new(store: storage::Store, metrics: Metrics, media: MediaHandle) -> Self {
+    pub fn new(
+        store: storage::Store,
+        metrics: Metrics,
+        media: MediaHandle,
+        franking: Arc<e2ee::franking::ServerFrankingKey>,
+    ) -> Self {
         Meetings {
             store,
+            franking,
             metrics,
             media,
             rooms: Rooms::default(),
@@ -175,6 +192,12 @@ impl Meetings {
             return live.tx.clone();
         }
         let room = Room::new(record.id.clone(), record.host.clone(), settings_of(record));
+        // The external-sender key lives as long as the meeting's group: in memory only.
+        let group = MeetingGroup::new(
+            record.id.clone(),
+            e2ee::server_view::ServerSigningKey::generate(&mut rand::rngs::OsRng),
+            self.franking.clone(),
+        );
         let (tx, rx) = mpsc::channel(ROOM_QUEUE);
         let live = LiveRoom {
             tx: tx.clone(),
@@ -185,6 +208,7 @@ impl Meetings {
         tokio::spawn(run_room(
             record.id.clone(),
             room,
+            group,
             rx,
             self.store.clone(),
             self.metrics.clone(),
@@ -236,9 +260,12 @@ fn settings_of(record: &MeetingRecord) -> RoomSettings {
 }
 
 /// The room task: feeds requests and timeouts to the room, carries out its outputs.
+// Everything a room task owns, handed over once at its start.
+#[allow(clippy::too_many_arguments)]
 async fn run_room(
     id: MeetingId,
     mut room: Room,
+    mut group: MeetingGroup,
     mut rx: mpsc::Receiver<RoomRequest>,
     store: storage::Store,
     metrics: Metrics,
@@ -246,17 +273,29 @@ async fn run_room(
     rooms: Rooms,
 ) {
     let mut conns: HashMap<ParticipantId, Connection> = HashMap::new();
+    let mut accounts: HashMap<ParticipantId, Option<AccountId>> = HashMap::new();
     let (mut seated, mut waiting) = (0_i64, 0_i64);
     loop {
         let deadline = room.poll_timeout();
         tokio::select! {
             request = rx.recv() => match request {
-                Some(request) => handle(&mut room, &mut conns, &media, request),
+                Some(request) => handle(&mut room, &mut group, &mut conns, &mut accounts, &media, request),
                 None => break,
             },
             () = sleep_until(deadline), if deadline.is_some() => room.handle_timeout(Instant::now()),
         }
-        let ended = carry_out(&mut room, &mut conns, &id, &store, &metrics, &media).await;
+        let ended = carry_out(
+            &mut room,
+            &mut group,
+            &mut conns,
+            &mut accounts,
+            &id,
+            &store,
+            &metrics,
+            &media,
+        )
+        .await;
+        deliver_mls(&mut group, &conns);
         let (now_seated, now_waiting) = (room.seated() as i64, room.waiting() as i64);
         metrics.participants.inc_by(now_seated - seated);
         metrics.lobby_waiting.inc_by(now_waiting - waiting);
@@ -287,7 +326,9 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 fn handle(
     room: &mut Room,
+    group: &mut MeetingGroup,
     conns: &mut HashMap<ParticipantId, Connection>,
+    accounts: &mut HashMap<ParticipantId, Option<AccountId>>,
     media: &MediaHandle,
     request: RoomRequest,
 ) {
@@ -299,6 +340,7 @@ fn handle(
             reply,
         } => {
             let id = arrival.participant_id.clone();
+            accounts.insert(id.clone(), arrival.person.account.clone());
             // Register the mailbox first: the room's first output is for it.
             conns.insert(id.clone(), conn);
             let placed = room.arrive(now, arrival);
@@ -354,6 +396,38 @@ fn handle(
                 tracing::info!(error = %e, "an oversight order found the meeting already ended");
             }
         }
+        RoomRequest::Mls {
+            from,
+            conn_id,
+            input,
+        } => {
+            if conns.get(&from).is_some_and(|c| c.id == conn_id) {
+                group.input(&from, input, unix_millis());
+            }
+        }
+    }
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Sends what the meeting's group asks for.
+fn deliver_mls(group: &mut MeetingGroup, conns: &HashMap<ParticipantId, Connection>) {
+    while let Some(MlsOutput::Send { to, msg }) = group.poll_output() {
+        let Ok(text) = serde_json::to_string(&msg) else {
+            continue;
+        };
+        let text: Utf8Bytes = text.into();
+        for who in to {
+            if let Some(conn) = conns.get(&who) {
+                // A full queue means a client too slow to read; the room cuts it off on
+                // its next room message, and its Remove follows.
+                let _ = conn.tx.try_send(Outbound::Text(text.clone()));
+            }
+        }
     }
 }
 
@@ -368,9 +442,12 @@ fn send_error(conn: &Connection, e: &RoomError) {
 }
 
 /// Carries out the room's outputs. Returns true once the meeting has ended.
+#[allow(clippy::too_many_arguments)]
 async fn carry_out(
     room: &mut Room,
+    group: &mut MeetingGroup,
     conns: &mut HashMap<ParticipantId, Connection>,
+    accounts: &mut HashMap<ParticipantId, Option<AccountId>>,
     id: &MeetingId,
     store: &storage::Store,
     metrics: &Metrics,
@@ -414,10 +491,15 @@ async fn carry_out(
             Output::Seated(who) => {
                 if let Some(conn) = conns.get(&who) {
                     let sink = std::sync::Arc::new(ConnectionSink(conn.tx.clone()));
-                    media.admit(Admission::granted(id.clone(), who), sink);
+                    media.admit(Admission::granted(id.clone(), who.clone()), sink);
                 }
+                group.seated(who.clone(), accounts.get(&who).cloned().flatten());
             }
-            Output::Unseated(who) => media.remove(who),
+            Output::Unseated(who) => {
+                accounts.remove(&who);
+                group.unseated(&who);
+                media.remove(who);
+            }
             Output::HostMute {
                 participant,
                 sources,

@@ -58,6 +58,8 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Tunables.
     pub limits: Limits,
+    /// Tags chat commitments and verifies reports (see [`crate::franking`]).
+    pub franking: Arc<e2ee::franking::ServerFrankingKey>,
     /// Flips to true when the server starts draining.
     pub shutdown: watch::Receiver<bool>,
     auth_limiter: Mutex<RateLimiter<IpAddr>>,
@@ -73,6 +75,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     /// Builds the shared state.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: storage::Store,
         ledger: LedgerService,
@@ -81,8 +84,10 @@ impl AppState {
         limits: Limits,
         shutdown: watch::Receiver<bool>,
         media: sfu::MediaHandle,
+        franking: e2ee::franking::ServerFrankingKey,
     ) -> Self {
-        let meetings = Meetings::new(store.clone(), metrics.clone(), media);
+        let franking = Arc::new(franking);
+        let meetings = Meetings::new(store.clone(), metrics.clone(), media, franking.clone());
         AppState(Arc::new(Inner {
             store,
             meetings,
@@ -92,6 +97,7 @@ impl AppState {
             auth_limiter: Mutex::new(RateLimiter::new(limits.auth_per_address)),
             login_failures: Mutex::new(RateLimiter::new(limits.login_failures_per_username)),
             limits,
+            franking,
             shutdown,
         }))
     }

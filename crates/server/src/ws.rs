@@ -11,7 +11,7 @@ use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use proto::ids::{AccountId, MeetingId, OpaqueId, ParticipantId};
 use proto::signaling::{
-    ClientMessage, ErrorCode, HelloAuth, MediaSource, ServerMessage, MAX_MESSAGE_BYTES,
+    ClientMessage, ErrorCode, HelloAuth, MediaSource, ServerMessage, MAX_MLS_MESSAGE_BYTES,
     MAX_REASON_CHARS, MAX_SDP_BYTES, PROTOCOL_VERSION,
 };
 use tokio::sync::{mpsc, oneshot};
@@ -20,6 +20,7 @@ use crate::auth::{random_bytes, random_token};
 use crate::meetings::{
     Connection, ConnectionSink, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE,
 };
+use crate::mls::MlsInput;
 use crate::rate_limit::{Quota, RateLimiter};
 use crate::room::{Arrival, Command, Person, RoomError};
 use crate::state::AppState;
@@ -27,8 +28,9 @@ use crate::state::AppState;
 /// Time allowed between connecting and a valid `hello`.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Frames above this are cut off by the WebSocket layer itself; between
-/// [`MAX_MESSAGE_BYTES`] and this, the client gets a close with a reason.
-const HARD_FRAME_LIMIT: usize = 1 << 20;
+/// [`MAX_MLS_MESSAGE_BYTES`] and this, the client gets a close with a reason (and the
+/// per-type limits of [`ClientMessage::parse`] apply below it).
+const HARD_FRAME_LIMIT: usize = 2 << 20;
 /// Messages per connection: a burst of 50, then 20 per second.
 const MESSAGE_QUOTA: Quota = Quota {
     burst: 50,
@@ -179,11 +181,11 @@ impl SignalingConnection {
     }
 
     async fn on_text(&mut self, text: &str) -> Flow {
-        if text.len() > MAX_MESSAGE_BYTES {
+        if text.len() > MAX_MLS_MESSAGE_BYTES {
             self.error(
                 ErrorCode::MessageTooLarge,
                 format!(
-                    "message is {} bytes; the limit is {MAX_MESSAGE_BYTES}",
+                    "message is {} bytes; the limit is {MAX_MLS_MESSAGE_BYTES}",
                     text.len()
                 ),
             );
@@ -195,6 +197,12 @@ impl SignalingConnection {
         }
         match ClientMessage::parse(text) {
             Ok(message) => self.on_message(message).await,
+            // Over its type's limit (64 KiB for all but the MLS messages): same
+            // answer as over the frame check above.
+            Err(e @ proto::signaling::ParseError::TooLarge { .. }) => {
+                self.error(e.code(), e.to_string());
+                Flow::Close(1009, "message too large")
+            }
             Err(e) => {
                 self.error(e.code(), e.to_string());
                 Flow::Continue
@@ -243,7 +251,20 @@ impl SignalingConnection {
                 participant,
                 sink,
             } => {
-                let command = self.command(message, &participant, &sink);
+                let command = match mls_input(message) {
+                    Ok(input) => {
+                        let request = RoomRequest::Mls {
+                            from: participant.clone(),
+                            conn_id: self.id,
+                            input,
+                        };
+                        if room.send(request).await.is_err() {
+                            return Flow::Close(1000, "the meeting is over");
+                        }
+                        None
+                    }
+                    Err(message) => self.command(message, &participant, &sink),
+                };
                 let flow = match command {
                     Some(command) => {
                         let request = RoomRequest::Command {
@@ -362,7 +383,11 @@ impl SignalingConnection {
             ClientMessage::Hello { .. }
             | ClientMessage::Join { .. }
             | ClientMessage::Resume { .. }
-            | ClientMessage::Ping => {
+            | ClientMessage::Ping
+            | ClientMessage::MlsGroup { .. }
+            | ClientMessage::MlsKeyPackage { .. }
+            | ClientMessage::MlsCommit { .. }
+            | ClientMessage::ChatSend { .. } => {
                 self.error(
                     ErrorCode::InvalidState,
                     "already in a meeting; open another connection for another meeting",
@@ -589,4 +614,37 @@ async fn recv(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outboun
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The MLS messages go to the meeting's group in the room task; anything else comes back.
+fn mls_input(message: ClientMessage) -> Result<MlsInput, ClientMessage> {
+    Ok(match message {
+        ClientMessage::MlsGroup {
+            group_info,
+            ratchet_tree,
+        } => MlsInput::Group {
+            group_info: group_info.into_bytes(),
+            ratchet_tree: ratchet_tree.into_bytes(),
+        },
+        ClientMessage::MlsKeyPackage { key_package } => {
+            MlsInput::KeyPackage(key_package.into_bytes())
+        }
+        ClientMessage::MlsCommit {
+            epoch,
+            commit,
+            welcome,
+        } => MlsInput::Commit {
+            epoch,
+            commit: commit.into_bytes(),
+            welcome: welcome.map(proto::signaling::Base64Bytes::into_bytes),
+        },
+        ClientMessage::ChatSend {
+            message,
+            commitment,
+        } => MlsInput::Chat {
+            message: message.into_bytes(),
+            commitment: commitment.into_bytes(),
+        },
+        other => return Err(other),
+    })
 }

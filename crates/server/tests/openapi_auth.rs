@@ -82,6 +82,20 @@ fn samples(meeting: &str, account: &str) -> Vec<(Method, &'static str, String, O
             format!("/api/v1/meetings/{meeting}"),
             Some(json!({"locked": true})),
         ),
+        (
+            Method::POST,
+            "/api/v1/chat/reports/verify",
+            "/api/v1/chat/reports/verify".into(),
+            Some(json!({
+                "plaintext": "aGk=",
+                "franking_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "commitment": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "tag": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+                "sender_account_id": account,
+                "meeting_id": meeting,
+                "timestamp": 1
+            })),
+        ),
     ]
 }
 

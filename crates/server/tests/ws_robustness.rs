@@ -69,7 +69,7 @@ async fn oversized_messages_close_with_a_reason_and_the_server_carries_on() {
 
     // Far over the frame limit: the socket is cut, nothing else is.
     let mut huge = server.ws().await;
-    let _ = huge.send_text("x".repeat(2 << 20)).await;
+    let _ = huge.send_text("x".repeat(4 << 20)).await;
     assert!(huge.recv().await.is_err());
 
     let (_guest, guest_id) = server.waiting_guest("After", &meeting).await;

@@ -7,6 +7,9 @@ export const PROTOCOL_VERSION = 1;
 /** Largest signaling message either side may send, in bytes. */
 export const MAX_MESSAGE_BYTES = 65536;
 
+/** Largest `mls_group` or `mls_commit` message, in bytes. */
+export const MAX_MLS_MESSAGE_BYTES = 1048576;
+
 /** Longest free-text reason (deny, remove), in characters. */
 export const MAX_REASON_CHARS = 500;
 
@@ -276,6 +279,80 @@ status: string,
 version: string, };
 
 /**
+ * `POST /api/v1/chat/reports/verify`: the opening of a reported chat message. Binary fields
+ * are standard base64.
+ */
+export type ChatReportOpening = { 
+/**
+ * The reported plaintext.
+ */
+plaintext: string, 
+/**
+ * The sender's franking key for it (32 bytes), from inside the MLS message.
+ */
+franking_key: string, 
+/**
+ * The commitment that came beside the message (32 bytes).
+ */
+commitment: string, 
+/**
+ * The server's tag that came with the message (32 bytes).
+ */
+tag: string, 
+/**
+ * The account the server named as sender (`guest:<participant>` for a guest).
+ */
+sender_account_id: string, 
+/**
+ * The meeting it was sent in.
+ */
+meeting_id: string, 
+/**
+ * The time the server relayed it, Unix milliseconds.
+ */
+timestamp: number, };
+
+/**
+ * The answer to a report verification.
+ */
+export type ChatReportVerdict = { 
+/**
+ * True only if the opening matches the commitment and the server's tag.
+ */
+verified: boolean, 
+/**
+ * Who sent it, when it verifies.
+ */
+sender_account_id: string | null, 
+/**
+ * Why it does not verify.
+ */
+reason: string | null, };
+
+/**
+ * Bytes on the wire as standard base64 with padding (MLS messages, commitments, tags).
+ *
+ * Decoding refuses anything but canonical standard base64; the size is bounded by the
+ * message it arrives in.
+ */
+export type Base64Bytes = string;
+
+/**
+ * The server's announcement that a participant may be added to the meeting's MLS group: a
+ * client accepts an Add only for an announced admission whose credential key matches the
+ * key directory (or a guest).
+ */
+export type MlsAdmission = { 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Their account, or none for a guest.
+ */
+account_id: AccountId | null, };
+
+/**
  * How a client proves who it is in `hello`.
  */
 export type HelloAuth = { "kind": "token", 
@@ -379,7 +456,39 @@ participant_id: ParticipantId,
 /**
  * Which sources.
  */
-media: Array<MediaSource>, };
+media: Array<MediaSource>, } | { "type": "mls_group", 
+/**
+ * TLS-encoded GroupInfo.
+ */
+group_info: Base64Bytes, 
+/**
+ * TLS-encoded ratchet tree.
+ */
+ratchet_tree: Base64Bytes, } | { "type": "mls_key_package", 
+/**
+ * TLS-encoded KeyPackage (MLSMessage).
+ */
+key_package: Base64Bytes, } | { "type": "mls_commit", 
+/**
+ * The epoch the commit starts from.
+ */
+epoch: number, 
+/**
+ * TLS-encoded MLSMessage holding the commit.
+ */
+commit: Base64Bytes, 
+/**
+ * TLS-encoded Welcome, if the commit adds members.
+ */
+welcome?: Base64Bytes | null, } | { "type": "chat_send", 
+/**
+ * TLS-encoded MLSMessage (application).
+ */
+message: Base64Bytes, 
+/**
+ * HMAC-SHA256 commitment to the plaintext (32 bytes).
+ */
+commitment: Base64Bytes, };
 
 /**
  * A participant's powers in a meeting.
@@ -507,7 +616,7 @@ checkpoint: string, };
 /**
  * Stable error codes of [`ServerMessage::Error`].
  */
-export type ErrorCode = "malformed_message" | "unknown_message_type" | "message_too_large" | "unsupported_version" | "unauthenticated" | "invalid_state" | "forbidden" | "not_found" | "meeting_ended" | "meeting_locked" | "guests_not_allowed" | "wrong_passcode" | "rate_limited" | "resume_failed" | "shutting_down" | "media_rejected";
+export type ErrorCode = "malformed_message" | "unknown_message_type" | "message_too_large" | "unsupported_version" | "unauthenticated" | "invalid_state" | "forbidden" | "not_found" | "meeting_ended" | "meeting_locked" | "guests_not_allowed" | "wrong_passcode" | "rate_limited" | "resume_failed" | "shutting_down" | "media_rejected" | "mls_rejected";
 
 /**
  * Messages from the server to a client.
@@ -616,7 +725,79 @@ tracks: Array<TrackInfo>, } | { "type": "active_speakers",
 /**
  * Who.
  */
-participant_ids: Array<ParticipantId>, } | { "type": "error", 
+participant_ids: Array<ParticipantId>, } | { "type": "mls_create", 
+/**
+ * The MLS group id.
+ */
+group_id: Base64Bytes, 
+/**
+ * The server's Ed25519 external-sender public key (32 bytes).
+ */
+server_key: Base64Bytes, } | { "type": "mls_admitted", 
+/**
+ * Who.
+ */
+participant_id: ParticipantId, 
+/**
+ * Their account, or none for a guest.
+ */
+account_id: AccountId | null, } | { "type": "mls_proposal", 
+/**
+ * The proposal.
+ */
+message: Base64Bytes, } | { "type": "mls_commit", 
+/**
+ * TLS-encoded MLSMessage holding the commit.
+ */
+message: Base64Bytes, } | { "type": "mls_commit_accepted", 
+/**
+ * The new epoch.
+ */
+epoch: number, } | { "type": "mls_commit_refused", 
+/**
+ * Why.
+ */
+reason: string, 
+/**
+ * The group's epoch at the server.
+ */
+current_epoch: number, } | { "type": "mls_welcome", 
+/**
+ * TLS-encoded Welcome.
+ */
+welcome: Base64Bytes, 
+/**
+ * TLS-encoded ratchet tree.
+ */
+ratchet_tree: Base64Bytes, 
+/**
+ * The server's external-sender public key the group must carry (32 bytes).
+ */
+server_key: Base64Bytes, 
+/**
+ * Everyone seated or about to be added, for checking the tree's members.
+ */
+admissions: Array<MlsAdmission>, } | { "type": "chat", 
+/**
+ * TLS-encoded MLSMessage (application).
+ */
+message: Base64Bytes, 
+/**
+ * The sender's commitment to the plaintext.
+ */
+commitment: Base64Bytes, 
+/**
+ * The server's franking tag over commitment, sender account, meeting and time.
+ */
+tag: Base64Bytes, 
+/**
+ * The sender's account, or none for a guest.
+ */
+sender_account_id: AccountId | null, 
+/**
+ * When the server relayed it, Unix milliseconds.
+ */
+timestamp: number, } | { "type": "error", 
 /**
  * Stable code.
  */

@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(ledger::inclusion_proof))
         .routes(routes!(ledger::consistency_proof))
         .routes(routes!(ledger::key_directory))
+        .routes(routes!(crate::franking::verify_report))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(avatar_routes)
         .split_for_parts();
