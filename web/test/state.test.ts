@@ -46,7 +46,7 @@ describe("meeting state", () => {
     const removed = run([joined, { type: "removed", reason: null }]);
     expect(removed.phase).toEqual({ name: "ended", kind: "removed", reason: null });
     expect(apply(removed, joined)).toBe(removed);
-    expect(run([joined, { type: "meeting_ended", reason: "ended_by_host" }]).phase).toMatchObject({ kind: "ended" });
+    expect(run([joined, { type: "meeting_ended", reason: "ended_by_host", order: null }]).phase).toMatchObject({ kind: "ended" });
   });
 
   it("tells join refusals from notices", () => {

@@ -112,6 +112,15 @@ export function apply(state: MeetingState, message: ServerMessage): MeetingState
     case "pong":
     case "media_offer":
     case "media_answer":
+    // The MLS group and chat are the e2ee layer's, not the meeting state's (#4, #6).
+    case "mls_create":
+    case "mls_admitted":
+    case "mls_proposal":
+    case "mls_commit":
+    case "mls_commit_accepted":
+    case "mls_commit_refused":
+    case "mls_welcome":
+    case "chat":
       return state;
     case "waiting":
       return { ...state, phase: { name: "waiting" }, participantId: message.participant_id };
