@@ -1,17 +1,20 @@
 /**
  * The web client in real Chromium against a real `conclave serve`: a host registers and
  * creates a meeting with an encrypted title, a guest opens the invite link and waits, the host
- * admits them, both see each other; lock, hand, mute, a dropped connection that resumes,
- * removal, the camera-blocked screen and the end of the meeting.
+ * admits them; both join one MLS group, show one safety code, decode each other's SFrame-
+ * encrypted video and audio, and chat (franked, reported); a host mute stops the guest's audio;
+ * lock, hand, a dropped connection that resumes, removal, the camera-blocked screen and the end
+ * of the meeting.
  */
 
+import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 
 import type { Page, WebSocketRoute } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-import { artifactPath, buildServer, launchBrowser, startServer, type RunningServer } from "./harness";
+import { artifactPath, buildServer, inboundStats, launchBrowser, pollUntil, remoteAudioPeaks, REPO_ROOT, startServer, type InboundStats, type RunningServer } from "./harness";
 
 const TITLE = "Budget review: pelican crossing";
 const DESCRIPTION = "Agenda in the usual place";
@@ -25,6 +28,8 @@ let guestPage: Page;
 let invite = "";
 /** The guest page's current signaling socket, routed through the test so it can drop it. */
 let guestSocket: WebSocketRoute | null = null;
+/** While true, the guest page's attempts to reconnect fail. */
+let holdGuestOffline = false;
 
 beforeAll(async () => {
   const binary = buildServer();
@@ -33,6 +38,10 @@ beforeAll(async () => {
   hostPage = await host.context.newPage();
   guestPage = await guest.context.newPage();
   await guestPage.routeWebSocket(/\/api\/v1\/ws$/, (ws) => {
+    if (holdGuestOffline) {
+      ws.close({ code: 1011, reason: "test keeps the guest offline" });
+      return;
+    }
     ws.connectToServer();
     guestSocket = ws;
   });
@@ -56,6 +65,36 @@ async function unlabelledControls(page: Page): Promise<string[]> {
       })
       .map((el) => el.outerHTML.slice(0, 120)),
   );
+}
+
+/**
+ * Whether every remote video track decoded frames and every remote audio track had energy.
+ * A track is its `mid`; when its sender's SSRC changed, the stream with the most packets is it.
+ */
+function mediaFlows(stats: InboundStats[]): boolean {
+  const byMid = new Map<string, InboundStats>();
+  for (const s of stats) {
+    const known = byMid.get(s.mid);
+    if (s.packetsReceived > 0 && (!known || s.packetsReceived > known.packetsReceived)) byMid.set(s.mid, s);
+  }
+  const tracks = [...byMid.values()];
+  const video = tracks.filter((s) => s.kind === "video");
+  const audio = tracks.filter((s) => s.kind === "audio");
+  return video.length > 0 && audio.length > 0 && video.every((s) => s.framesDecoded > 0) && audio.every((s) => s.totalAudioEnergy > 0);
+}
+
+/** The safety code the page shows in its dialog. */
+async function safetyCode(page: Page): Promise<string> {
+  await page.getByRole("button", { name: "Show safety code" }).click();
+  const code = (await page.locator("dialog [data-safety-code]").textContent()) ?? "";
+  await page.locator("dialog").getByRole("button", { name: "Close" }).click();
+  return code;
+}
+
+async function sendChat(page: Page, text: string): Promise<void> {
+  await page.getByLabel("Message", { exact: true }).fill(text);
+  await page.getByRole("button", { name: "Send", exact: true }).click();
+  await page.locator(".chat-message", { hasText: text }).waitFor();
 }
 
 describe("serving the client", () => {
@@ -127,8 +166,8 @@ describe("a meeting between a host and a guest", () => {
     });
     await hostPage.getByRole("button", { name: "Turn camera off" }).click();
     await hostPage.getByRole("button", { name: "Turn camera on" }).click();
-    // Honest status: nothing claims encryption before MLS is wired in.
-    await expect(hostPage.locator("[data-e2ee]").getAttribute("data-e2ee")).resolves.toBe("not_encrypted");
+    // Alone in the meeting, the host creates the MLS group: epoch 0 is encrypted.
+    await hostPage.locator('[data-e2ee="encrypted"]').waitFor({ timeout: 30_000 });
   });
 
   it("lets a guest open the invite and join with the keyboard alone, then wait", async () => {
@@ -169,8 +208,113 @@ describe("a meeting between a host and a guest", () => {
     await guestPage.getByRole("heading", { level: 1, name: TITLE }).waitFor();
     expect(await unlabelledControls(hostPage)).toEqual([]);
     expect(await unlabelledControls(guestPage)).toEqual([]);
+  });
+
+  it("puts both in one encrypted group with one safety code, the roster from MLS", async () => {
+    await guestPage.locator('[data-e2ee="encrypted"]').waitFor({ timeout: 30_000 });
+    for (const page of [hostPage, guestPage]) {
+      await page.getByRole("heading", { name: "In the encrypted group (2)" }).waitFor({ timeout: 30_000 });
+    }
+    const hostCode = await safetyCode(hostPage);
+    const guestCode = await safetyCode(guestPage);
+    expect(hostCode).toMatch(/^\d{5}( \d{5}){5}$/);
+    expect(guestCode).toBe(hostCode);
+    // Badges come from the MLS credentials: the host's key is in the key directory, Grace is a guest.
+    await guestPage.locator(".mls-member", { hasText: "hostess" }).locator(".badge.verified").waitFor();
+    await hostPage.locator(".mls-member", { hasText: "Grace" }).locator(".badge.guest").waitFor();
+    expect(await unlabelledControls(hostPage)).toEqual([]);
+  });
+
+  it("decodes each other's encrypted video and hears each other's audio", async () => {
+    for (const page of [hostPage, guestPage]) {
+      const stats = await pollUntil(() => inboundStats(page), (s) => mediaFlows(s), 45_000);
+      expect(stats.filter((s) => s.kind === "video").length, JSON.stringify(stats)).toBeGreaterThanOrEqual(1);
+      expect(mediaFlows(stats), JSON.stringify(stats)).toBe(true);
+    }
+    await guestPage.waitForFunction(() => Array.from(document.querySelectorAll<HTMLVideoElement>(".tile video")).filter((v) => v.videoWidth > 0).length >= 2);
+    await hostPage.waitForFunction(() => Array.from(document.querySelectorAll<HTMLVideoElement>(".tile video")).filter((v) => v.videoWidth > 0).length >= 2);
     await hostPage.screenshot({ path: artifactPath("meeting-host.png"), fullPage: true });
     await guestPage.screenshot({ path: artifactPath("meeting-guest.png"), fullPage: true });
+  });
+
+  it("carries franked chat both ways, and a report of it verifies", async () => {
+    await sendChat(hostPage, "Hello from the host");
+    await guestPage.locator(".chat-message", { hasText: "Hello from the host" }).waitFor();
+    await sendChat(guestPage, "Hello back from Grace");
+    const received = hostPage.locator(".chat-message", { hasText: "Hello back from Grace" });
+    await received.waitFor();
+    await expect(received.locator(".sender").textContent()).resolves.toBe("Grace");
+    await received.getByText("⋯").click();
+    await received.getByRole("button", { name: "Report the message from Grace" }).click();
+    await received.locator('.report-result[data-verified="true"]').waitFor();
+    await expect(received.locator(".report-result").textContent()).resolves.toContain("guest:");
+    expect(await unlabelledControls(hostPage)).toEqual([]);
+    expect(await unlabelledControls(guestPage)).toEqual([]);
+    await hostPage.screenshot({ path: artifactPath("meeting-chat-host.png"), fullPage: true });
+  });
+
+  it("admits the native bot from the lobby: one encrypted group of three with one safety code and chat both ways", async () => {
+    // `conclave bot` (Rust, openmls) joins the group the browsers (ts-mls) keep: the host's
+    // browser commits its Add, it joins from that Welcome, and prints its safety code.
+    const binary = process.env["CONCLAVE_BIN"] ?? join(process.env["CARGO_TARGET_DIR"] ?? join(REPO_ROOT, "target"), "debug", "conclave");
+    const meetingId = new URL(invite).pathname.split("/")[2] ?? "";
+    const bot = spawn(binary, ["bot", "--server", server.base, "--meeting", meetingId, "--name", "Robo", "--duration", "20", "--expect-peers", "2", "--print-safety-code", "--chat", "Hello from Robo", "--video-file", join(REPO_ROOT, "crates/client/tests/fixtures/clip-320x180.ivf"), "--audio-file", join(REPO_ROOT, "crates/client/tests/fixtures/tone-440hz.opus")], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    bot.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    bot.stderr.on("data", (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => bot.once("exit", resolve));
+    await hostPage.getByRole("button", { name: "Admit Robo" }).click({ timeout: 30_000 });
+    for (const page of [hostPage, guestPage]) await page.getByRole("heading", { name: "In the encrypted group (3)" }).waitFor({ timeout: 30_000 });
+    const codes = [await safetyCode(hostPage), await safetyCode(guestPage)];
+    // Chat between openmls and ts-mls, franked: the bot's message reaches both browsers, and
+    // the host's reaches the bot (checked in its printed report below).
+    for (const page of [hostPage, guestPage]) await page.locator(".chat-message", { hasText: "Hello from Robo" }).waitFor({ timeout: 30_000 });
+    await sendChat(hostPage, "Hello Robo, from the host");
+    // The bot sends a real VP9 clip and a real Opus tone, SFrame-encrypted under keys from
+    // openmls: both browsers decrypt, decode and play them, as they do each other's media.
+    for (const page of [hostPage, guestPage]) {
+      const decoded = (s: InboundStats[]) => s.filter((x) => x.kind === "video" && x.framesDecoded > 0).length;
+      const heard = (s: InboundStats[]) => s.filter((x) => x.kind === "audio" && x.totalAudioEnergy > 0).length;
+      const stats = await pollUntil(() => inboundStats(page), (s) => decoded(s) >= 2 && heard(s) >= 2, 20_000);
+      expect(decoded(stats), JSON.stringify(stats)).toBeGreaterThanOrEqual(2);
+      expect(heard(stats), JSON.stringify(stats)).toBeGreaterThanOrEqual(2);
+      // Energy alone would not tell a decoded tone from bytes decoded as noise: the bot's
+      // track must peak at its 440 Hz (one analyser bin is about 12 Hz at 48 kHz).
+      const peaks = await remoteAudioPeaks(page, 1500);
+      console.log(`remote audio peaks: ${JSON.stringify(peaks)}`);
+      expect(peaks.some((hz) => hz !== null && Math.abs(hz - 440) < 24), JSON.stringify(peaks)).toBe(true);
+    }
+    // The bot exits 0 only if both browsers' media decrypted (real Opus and VP9 cannot be
+    // checked byte for byte like its synthetic frames, only that they decrypt and arrive).
+    const status = await exited;
+    expect(status, output).toBe(0);
+    const botCode = /(\d{5}(?: \d{5}){5})/.exec(output)?.[1];
+    expect(botCode, output).toBe(codes[0]);
+    expect(codes[1]).toBe(codes[0]);
+    expect(output).toMatch(/chat from .*"Hello Robo, from the host"/);
+    for (const page of [hostPage, guestPage]) await page.getByRole("heading", { name: "In the encrypted group (2)" }).waitFor({ timeout: 30_000 });
+  });
+
+  it("stops the guest's audio at the host while the host mutes it", async () => {
+    const audioPackets = async () => (await inboundStats(hostPage)).filter((s) => s.kind === "audio").reduce((n, s) => n + s.packetsReceived, 0);
+    const before = await audioPackets();
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await audioPackets()).toBeGreaterThan(before);
+    await hostPage.getByRole("button", { name: "Mute Grace" }).click();
+    await hostPage.getByRole("button", { name: "Allow Grace's audio" }).waitFor();
+    await guestPage.locator(".participant", { hasText: "Grace" }).locator(".badge.muted").waitFor();
+    // Packets in flight when the mute took effect may still arrive.
+    await new Promise((r) => setTimeout(r, 1000));
+    const muted = await audioPackets();
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await audioPackets()).toBe(muted);
+    await hostPage.getByRole("button", { name: "Allow Grace's audio" }).click();
+    await hostPage.getByRole("button", { name: "Mute Grace" }).waitFor();
+    const lifted = await audioPackets();
+    await pollUntil(audioPackets, (n) => n > lifted, 10_000);
+    expect(await audioPackets()).toBeGreaterThan(lifted);
   });
 
   it("never lets the server hold the title in plaintext", async () => {
@@ -208,11 +352,6 @@ describe("a meeting between a host and a guest", () => {
     await hostPage.getByRole("button", { name: "Unlock meeting" }).click();
     await guestPage.locator("#app").getByText("Locked", { exact: true }).waitFor({ state: "hidden" });
 
-    // Mute goes out as the `mute` message; the server marks Grace's audio as host-muted in the
-    // roster, and `lift_mute` undoes it.
-    await hostPage.getByRole("button", { name: "Mute Grace" }).click();
-    await hostPage.getByRole("button", { name: "Allow Grace's audio" }).click();
-    await hostPage.getByRole("button", { name: "Mute Grace" }).waitFor();
   });
 
   it("resumes the guest's seat after a dropped connection", async () => {
@@ -225,6 +364,19 @@ describe("a meeting between a host and a guest", () => {
     await guestPage.getByRole("heading", { name: "Participants (2)" }).waitFor();
     await hostPage.getByRole("heading", { name: "Participants (2)" }).waitFor();
     await hostPage.locator(".participant", { hasText: "Grace" }).locator(".badge.away").waitFor({ state: "detached" });
+  });
+
+  it("replays the group's messages the guest missed while away", async () => {
+    holdGuestOffline = true;
+    await guestSocket?.close({ code: 4000, reason: "test drops the connection" });
+    await hostPage.locator(".participant", { hasText: "Grace" }).locator(".badge.away").waitFor();
+    // An MLS application message while the guest is away: the server holds it for the seat.
+    await sendChat(hostPage, "Sent while you were away");
+    await hostPage.locator(".chat-message", { hasText: "Sent while you were away" }).waitFor();
+    holdGuestOffline = false;
+    await guestPage.locator("#app").getByText("Reconnecting…").waitFor({ state: "hidden", timeout: 20_000 });
+    await guestPage.locator(".chat-message", { hasText: "Sent while you were away" }).waitFor({ timeout: 10_000 });
+    expect(await safetyCode(guestPage)).toBe(await safetyCode(hostPage));
   });
 
   it("lets the host remove the guest, who sees the removed screen", async () => {
@@ -259,5 +411,36 @@ describe("a meeting between a host and a guest", () => {
     await hostPage.getByRole("heading", { name: "The meeting has ended" }).waitFor();
     await guestPage.goto(invite);
     await guestPage.getByRole("heading", { name: "The meeting has ended" }).waitFor();
+  });
+});
+
+describe("an end that claims an order it cannot prove", () => {
+  it("shows the ended-without-order screen, not the order's", async () => {
+    await hostPage.goto(`${server.base}/`);
+    await hostPage.getByLabel("Arrivals wait in the lobby until a host lets them in").uncheck();
+    await hostPage.getByRole("button", { name: "Create meeting" }).click();
+    const link = await hostPage.getByLabel("Invite link", { exact: true }).inputValue();
+    await hostPage.getByRole("button", { name: "Join now" }).click();
+    await hostPage.getByRole("button", { name: "Join meeting" }).click();
+    await hostPage.locator('[data-e2ee="encrypted"]').waitFor({ timeout: 30_000 });
+
+    const page = await guest.context.newPage();
+    let socket: WebSocketRoute | null = null;
+    await page.routeWebSocket(/\/api\/v1\/ws$/, (ws) => {
+      ws.connectToServer();
+      socket = ws;
+    });
+    await page.goto(link);
+    await page.getByLabel("Your name").fill("Ada");
+    await page.getByRole("button", { name: "Join meeting" }).click();
+    await page.locator('[data-phase="joined"]').waitFor();
+    // A server (or anyone between) claims an order with a certificate that is in no log.
+    const forged = { type: "meeting_ended", reason: "order", order: { certificate: "AQEAAAFtAAA=", ledger_index: 0, inclusion_proof: [], checkpoint: "nothing\n" } };
+    expect(socket).not.toBeNull();
+    socket!.send(JSON.stringify(forged));
+    await page.getByRole("heading", { name: "The server cut the meeting off without a valid order" }).waitFor();
+    await expect(page.locator('[data-order="refused"]').textContent()).resolves.toContain("Why the order was refused");
+    await page.screenshot({ path: artifactPath("ended-without-order.png") });
+    await page.close();
   });
 });

@@ -2,7 +2,19 @@
  * The REST API under `/api/v1`, typed with the declarations generated from `crates/proto`.
  */
 
-import type { Account, ErrorBody, Meeting, MeetingUpdate, NewMeeting, Session } from "./proto/wire";
+import type { KeyDirectoryProof, LedgerKey } from "./ledger/verify";
+import type {
+  Account,
+  ChatReportOpening,
+  ChatReportVerdict,
+  ErrorBody,
+  IdentityKeyRecord,
+  IdentityKeyRegistration,
+  Meeting,
+  MeetingUpdate,
+  NewMeeting,
+  Session,
+} from "./proto/wire";
 
 /** An error answer of the API, or a failure to reach it. */
 export class ApiError extends Error {
@@ -93,5 +105,25 @@ export class Api {
   /** `PATCH /meetings/{id}` (host only). */
   updateMeeting(id: string, update: MeetingUpdate): Promise<Meeting> {
     return this.request("PATCH", `/meetings/${encodeURIComponent(id)}`, update);
+  }
+
+  /** `PUT /accounts/me/identity-key`: registers (or changes) the account's identity key. */
+  registerIdentityKey(registration: IdentityKeyRegistration): Promise<IdentityKeyRecord> {
+    return this.request("PUT", "/accounts/me/identity-key", registration);
+  }
+
+  /** `GET /ledger/key`: the log's origin and verifier key. */
+  ledgerKey(): Promise<LedgerKey> {
+    return this.request("GET", "/ledger/key");
+  }
+
+  /** `GET /ledger/key-directory/{id}`: an account's key entry with its proof. */
+  keyDirectory(accountId: string): Promise<KeyDirectoryProof> {
+    return this.request("GET", `/ledger/key-directory/${encodeURIComponent(accountId)}`);
+  }
+
+  /** `POST /chat/reports/verify`: checks a reported chat message's opening. */
+  verifyReport(opening: ChatReportOpening): Promise<ChatReportVerdict> {
+    return this.request("POST", "/chat/reports/verify", opening);
   }
 }

@@ -5,75 +5,13 @@
  * frames cross under the MLS-derived keys. Keys, groups and frames are made at test time.
  */
 
-import { spawn, type ChildProcessByStdio } from "node:child_process";
-import type { Readable, Writable } from "node:stream";
-import { createInterface, type Interface } from "node:readline";
-
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { Admissions, KeyDirectory, decodeIdentity, encodeIdentity } from "../src/e2ee/identity";
-import { GhostError, Member, PendingMember, generateIdentityKey, type EpochKeySink } from "../src/e2ee/mls";
+import { GhostError, Member, PendingMember, generateIdentityKey } from "../src/e2ee/mls";
 import { safetyCode } from "../src/e2ee/safety-code";
-import { MediaKeys } from "../src/sframe/media-keys";
-import { REPO_ROOT, hex, toHex } from "./vectors";
-
-type Answer = Record<string, unknown> & { error?: string };
-interface RustMember {
-  epoch: string;
-  leaf: number;
-  safety_code: string;
-  removed: boolean;
-  roster: string[];
-}
-
-class RustSession {
-  private readonly child: ChildProcessByStdio<Writable, Readable, null>;
-  private readonly lines: Interface;
-  private readonly waiting: ((line: string) => void)[] = [];
-
-  constructor() {
-    this.child = spawn("cargo", ["run", "--quiet", "--locked", "-p", "interop", "--", "mls"], {
-      cwd: REPO_ROOT,
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    this.lines = createInterface({ input: this.child.stdout });
-    this.lines.on("line", (line) => this.waiting.shift()?.(line));
-  }
-
-  /** Sends one command and returns its answer; an error answer fails the test. */
-  async call(command: Record<string, unknown>): Promise<Answer> {
-    const answer = await this.try(command);
-    if (answer.error !== undefined) throw new Error(`rust: ${answer.error}`);
-    return answer;
-  }
-
-  try(command: Record<string, unknown>): Promise<Answer> {
-    return new Promise((resolve) => {
-      this.waiting.push((line) => resolve(JSON.parse(line) as Answer));
-      this.child.stdin.write(`${JSON.stringify(command)}\n`);
-    });
-  }
-
-  close(): void {
-    this.child.stdin.end();
-  }
-}
-
-/** The web client's SFrame keys, fed by the MLS member as MediaCrypto would be. */
-class KeysSink implements EpochKeySink {
-  readonly keys = new MediaKeys();
-  leaf = -1;
-  setOwnLeaf(leaf: number): void {
-    this.leaf = leaf;
-  }
-  installEpoch(epoch: bigint, baseKey: Uint8Array<ArrayBuffer>): void {
-    this.keys.installEpoch(epoch, baseKey, 0);
-  }
-}
-
-function members(answer: Answer): Record<string, RustMember> {
-  return answer["members"] as Record<string, RustMember>;
-}
+import { KeysSink, members, RustSession, type RustMember } from "./rust-session";
+import { hex, toHex } from "./vectors";
 
 /** Frames cross both ways between the web member and a Rust member. */
 async function crossFrames(rust: RustSession, who: string, sink: KeysSink, rustLeaf: number): Promise<void> {

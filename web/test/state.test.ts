@@ -47,6 +47,10 @@ describe("meeting state", () => {
     expect(removed.phase).toEqual({ name: "ended", kind: "removed", reason: null });
     expect(apply(removed, joined)).toBe(removed);
     expect(run([joined, { type: "meeting_ended", reason: "ended_by_host", order: null }]).phase).toMatchObject({ kind: "ended" });
+    const order = { certificate: "AQ==", ledger_index: 3, inclusion_proof: [], checkpoint: "c" };
+    const byOrder = run([joined, { type: "meeting_ended", reason: "order", order }]);
+    expect(byOrder.phase).toMatchObject({ kind: "ended_by_order" });
+    expect(byOrder.endOrder).toEqual(order);
   });
 
   it("tells join refusals from notices", () => {

@@ -18,6 +18,7 @@
  */
 
 import {
+  createApplicationMessage,
   createCommit,
   createGroup,
   decodeMlsMessage,
@@ -41,9 +42,11 @@ import {
   type ProposalWithSender,
 } from "ts-mls";
 import { createGroupInfo } from "ts-mls/createCommit.js";
+import { decryptSenderData } from "ts-mls/privateMessage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
 import { BASE_KEY_LEN, EXPORTER_LABEL } from "../sframe/media-keys";
+import { FRANKING_KEY_LEN, open, seal, type OpenedMessage } from "./franking";
 import { Admissions, decodeIdentity, describeIdentity, IDENTITY_KEY_LEN, type KeyDirectory, type MemberIdentity, encodeIdentity } from "./identity";
 import { safetyCode } from "./safety-code";
 
@@ -96,6 +99,8 @@ export class MemberError extends Error {
       | "commit_in_flight"
       | "no_pending_commit"
       | "no_such_member"
+      | "proposals_pending"
+      | "commitment_mismatch"
       | "mls",
     message: string,
     options?: ErrorOptions,
@@ -359,6 +364,19 @@ export interface OutgoingCommit {
   epoch: bigint;
   commit: Bytes;
   welcome: Bytes | null;
+}
+
+/** A chat message to send to the server in `chat_send`. */
+export interface OutgoingChat {
+  message: Bytes;
+  commitment: Bytes;
+}
+
+/** A chat message that decrypted and whose franking commitment opened. */
+export interface ReceivedChat {
+  /** Who sent it, by this member's own MLS state. */
+  sender: MemberIdentity;
+  opened: OpenedMessage;
 }
 
 /** One member as the roster shows it, from this member's own MLS state. */
@@ -637,6 +655,70 @@ export class Member {
           ? null
           : new Uint8Array(encodeMlsMessage({ wireformat: "mls_welcome", version: "mls10", welcome: result.welcome })),
     };
+  }
+
+  /** Whether proposals wait for a commit (chat waits for the commit, as in openmls). */
+  get hasPendingProposals(): boolean {
+    return Object.keys(this.state.unappliedProposals).length > 0;
+  }
+
+  /**
+   * Encrypts a franked chat message: the franking key and plaintext inside the MLS
+   * ciphertext, the commitment as its authenticated data (which the server reads and tags).
+   */
+  async sendChat(plaintext: Uint8Array): Promise<OutgoingChat> {
+    this.checkActive();
+    if (this.hasPendingProposals || this.pending !== null) throw new MemberError("proposals_pending", "a commit is due before chat can be sent");
+    const franked = await seal(plaintext);
+    const cs = await ciphersuite();
+    let result;
+    try {
+      result = await createApplicationMessage(this.state, franked.inner, cs, franked.commitment);
+    } catch (cause) {
+      throw new MemberError("mls", `encrypt chat: ${String(cause)}`, { cause });
+    }
+    this.state = result.newState;
+    const message = new Uint8Array(encodeMlsMessage({ wireformat: "mls_private_message", version: "mls10", privateMessage: result.privateMessage }));
+    return { message, commitment: franked.commitment };
+  }
+
+  /**
+   * Decrypts a chat message and checks its franking commitment, which must be the one the
+   * server delivered beside it and the one the sender signed (`member::Member::receive_chat`).
+   */
+  async receiveChat(bytes: Uint8Array, commitment: Uint8Array): Promise<ReceivedChat> {
+    this.checkActive();
+    if (commitment.length !== FRANKING_KEY_LEN) throw new MemberError("commitment_mismatch", "a commitment is 32 bytes");
+    const message = decode(bytes, "mls_private_message");
+    if (message.wireformat !== "mls_private_message") throw new MemberError("wire", "not a PrivateMessage");
+    const pm = message.privateMessage;
+    if (!bytesEqual(pm.groupId, this.groupId)) throw new MemberError("wrong_group", "message for another group");
+    if (pm.epoch !== this.epoch) throw new MemberError("mls", `chat of epoch ${pm.epoch}, but the group is at ${this.epoch}`);
+    // The authenticated data travels in the clear: compare before decrypting.
+    if (!bytesEqual(pm.authenticatedData, commitment)) {
+      throw new MemberError("commitment_mismatch", "the commitment beside the message is not the one inside it");
+    }
+    const cs = await ciphersuite();
+    let leaf: number;
+    let inner: Uint8Array;
+    try {
+      const senderData = await decryptSenderData(pm, this.state.keySchedule.senderDataSecret, cs);
+      if (senderData === undefined) throw new Error("sender data does not decrypt");
+      leaf = senderData.leafIndex;
+      const result = await processMessage(message, this.state, emptyPskIndex, () => "reject", cs);
+      if (result.kind !== "applicationMessage") throw new Error("not an application message");
+      this.state = result.newState;
+      inner = result.message;
+    } catch (cause) {
+      throw new MemberError("mls", `decrypt chat: ${String(cause)}`, { cause });
+    }
+    const sender = this.memberAt(leaf);
+    if (sender === null) throw new MemberError("no_such_member", `no member at leaf ${leaf}`);
+    try {
+      return { sender, opened: await open(inner, commitment) };
+    } catch (cause) {
+      throw new MemberError("commitment_mismatch", String(cause), { cause });
+    }
   }
 
   /** The server accepted this member's commit: move to the new epoch. */

@@ -1,10 +1,6 @@
 /**
- * What the E2EE status area and the participant badges show. Until the MLS group driver
- * (issue #4) is wired in, the only honest status is "not encrypted": nothing here claims
- * protection that does not exist.
- *
- * The MLS wiring plugs in by calling `MeetingView.setE2ee(status)` and
- * `MeetingView.setVerification(participantId, verification)` (see `ui/meeting-view.ts`).
+ * What the E2EE status area and the participant badges show (`ui/meeting-view.ts`): a status
+ * claims protection only once this browser holds the MLS group's keys.
  */
 
 /** The meeting's end-to-end encryption, as this browser knows it. */
@@ -18,7 +14,7 @@ export type E2eeStatus =
 
 /** A participant's key, as this browser's MLS state and the key directory say. */
 export type Verification =
-  /** Nothing known yet (no MLS group). */
+  /** Nothing known yet (not in the MLS group). */
   | "unknown"
   /** Their credential matches the account's published identity key. */
   | "verified"
@@ -26,12 +22,6 @@ export type Verification =
   | "key_changed"
   /** An ephemeral guest key: nobody vouches for it. */
   | "guest_key";
-
-/** The status until MLS is wired in. */
-export const NOT_YET_ENCRYPTED: E2eeStatus = {
-  state: "not_encrypted",
-  reason: "End-to-end encryption is not active in this version: the MLS group is not set up yet, so the server could read media if it carried any.",
-};
 
 /** The short label of a status. */
 export function statusLabel(status: E2eeStatus): string {

@@ -42,7 +42,7 @@ export async function openMedia(choice: MediaChoice): Promise<OpenedMedia> {
     return { stream: null, problem: { kind: "unsupported", message: "This browser cannot capture media here (a secure origin is needed)." } };
   }
   const video: MediaTrackConstraints | false = choice.video
-    ? { width: { ideal: 1280 }, height: { ideal: 720 }, ...(choice.cameraId ? { deviceId: { exact: choice.cameraId } } : {}) }
+    ? { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, ...(choice.cameraId ? { deviceId: { exact: choice.cameraId } } : {}) }
     : false;
   const audio: MediaTrackConstraints | false = choice.audio
     ? { echoCancellation: true, noiseSuppression: true, ...(choice.microphoneId ? { deviceId: { exact: choice.microphoneId } } : {}) }

@@ -39,6 +39,9 @@ export interface MediaSessionOptions {
   createPeerConnection?: () => RTCPeerConnection;
 }
 
+/** How long an offer waits for the SFU's answer before negotiation goes on without it. */
+const ANSWER_TIMEOUT_MS = 10_000;
+
 /** The SVC mode the SFU forwards layers of (one SSRC). */
 export const CAMERA_SCALABILITY_MODE = "L3T3_KEY";
 
@@ -62,6 +65,8 @@ export class MediaSession {
   private readonly shown = new Map<string, MediaStream>();
   private sending = false;
   private negotiating: Promise<void> = Promise.resolve();
+  /** Resolves the offer step that waits for the SFU's answer. */
+  private answered: (() => void) | null = null;
   private closed = false;
 
   constructor(private readonly options: MediaSessionOptions) {
@@ -95,7 +100,15 @@ export class MediaSession {
     if (this.closed) return;
     switch (message.type) {
       case "media_answer":
-        this.queue(() => this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp }));
+        // Not queued: the offer step ahead in the queue waits for this answer.
+        this.pc
+          .setRemoteDescription({ type: "answer", sdp: message.sdp })
+          .catch((error: unknown) => console.warn("media answer refused", error))
+          .finally(() => {
+            const answered = this.answered;
+            this.answered = null;
+            answered?.();
+          });
         break;
       case "media_offer":
         this.queue(() => this.answer(message.sdp));
@@ -172,7 +185,12 @@ export class MediaSession {
       const offer = await this.pc.createOffer();
       await this.pc.setLocalDescription(offer);
       const sdp = this.pc.localDescription?.sdp;
-      if (sdp) this.options.send({ type: "media_offer", sdp });
+      if (!sdp || !this.options.send({ type: "media_offer", sdp })) return;
+      // One offer at a time: the next negotiation starts from the answered state.
+      await new Promise<void>((resolve) => {
+        this.answered = resolve;
+        setTimeout(resolve, ANSWER_TIMEOUT_MS);
+      });
     });
     return this.negotiating;
   }

@@ -4,13 +4,15 @@
  * acts on the phase it reaches; the screens render it.
  */
 
-import type { ErrorCode, LobbyEntry, Participant, Role, ServerMessage, TrackInfo } from "../proto/wire";
+import type { EndOrder, ErrorCode, LobbyEntry, Participant, Role, ServerMessage, TrackInfo } from "../proto/wire";
 
 /** Why the meeting is over for this browser; each has its own screen. */
 export type EndKind =
   | "denied"
   | "removed"
   | "ended"
+  /** Ended with an oversight order; the screen checks it before believing it. */
+  | "ended_by_order"
   | "locked"
   | "guests_not_allowed"
   | "not_found"
@@ -56,6 +58,8 @@ export interface MeetingState {
   /** A host asked this participant to unmute. */
   readonly unmuteRequested: boolean;
   readonly notice: Notice | null;
+  /** The order the server gave for ending the meeting, not yet checked. */
+  readonly endOrder: EndOrder | null;
 }
 
 export const initialState: MeetingState = {
@@ -70,6 +74,7 @@ export const initialState: MeetingState = {
   tracks: [],
   unmuteRequested: false,
   notice: null,
+  endOrder: null,
 };
 
 /** Whether the phase is final: nothing the server sends changes it any more. */
@@ -121,6 +126,8 @@ export function apply(state: MeetingState, message: ServerMessage): MeetingState
     case "mls_commit_refused":
     case "mls_welcome":
     case "chat":
+    // Oversight notices are the account's, not the meeting's; the meeting view shows them.
+    case "notice":
       return state;
     case "waiting":
       return { ...state, phase: { name: "waiting" }, participantId: message.participant_id };
@@ -140,6 +147,7 @@ export function apply(state: MeetingState, message: ServerMessage): MeetingState
     case "removed":
       return ended(state, "removed", message.reason);
     case "meeting_ended":
+      if (message.reason === "order") return { ...ended(state, "ended_by_order", null), endOrder: message.order };
       return ended(state, "ended", null);
     case "participant_joined":
       return { ...state, roster: upsert(state.roster, message.participant) };

@@ -614,6 +614,65 @@ inclusion_proof: Array<string>,
 checkpoint: string, };
 
 /**
+ * Where the appeal of a notice stands.
+ */
+export type NoticeAppeal = { 
+/**
+ * `pending`, `upheld` or `overturned`.
+ */
+state: string, 
+/**
+ * The reviewers' reasons, once decided.
+ */
+reasons: string | null, 
+/**
+ * What an overturning changed, or why it could change nothing.
+ */
+effect: string | null, };
+
+/**
+ * What the subject of an oversight action receives (issue #5): over REST
+ * (`GET /api/v1/notices`) and, while connected, as [`ServerMessage::Notice`].
+ * The proof lets the client check against the public log, without trusting
+ * the server, that the action is recorded.
+ */
+export type OversightNotice = { 
+/**
+ * The request id (64 hex digits).
+ */
+request: string, 
+/**
+ * The action's name, e.g. `end_meeting`.
+ */
+action: string, 
+/**
+ * The statement of reasons, as filed.
+ */
+reasons: string, 
+/**
+ * Where the entry that shows the action (its execution, or for a
+ * delayed disclosure its opening) is in the log.
+ */
+ledger_index: number, 
+/**
+ * The inclusion proof of that entry in `checkpoint`, base64 hashes,
+ * lowest sibling first.
+ */
+inclusion_proof: Array<string>, 
+/**
+ * The signed checkpoint note the proof leads to.
+ */
+checkpoint: string, 
+/**
+ * When the notice was issued, Unix seconds.
+ */
+issued_at: number, 
+/**
+ * The subject's one appeal, once filed.
+ */
+appeal: NoticeAppeal | null, };
+
+/**
  * Stable error codes of [`ServerMessage::Error`].
  */
 export type ErrorCode = "malformed_message" | "unknown_message_type" | "message_too_large" | "unsupported_version" | "unauthenticated" | "invalid_state" | "forbidden" | "not_found" | "meeting_ended" | "meeting_locked" | "guests_not_allowed" | "wrong_passcode" | "rate_limited" | "resume_failed" | "shutting_down" | "media_rejected" | "mls_rejected";
@@ -797,7 +856,11 @@ sender_account_id: AccountId | null,
 /**
  * When the server relayed it, Unix milliseconds.
  */
-timestamp: number, } | { "type": "error", 
+timestamp: number, } | { "type": "notice", 
+/**
+ * The notice.
+ */
+notice: OversightNotice, } | { "type": "error", 
 /**
  * Stable code.
  */

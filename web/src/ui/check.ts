@@ -12,6 +12,8 @@ import { button, h, replace } from "./dom";
 
 /** How long the check waits for decoded frames. */
 const CHECK_TIMEOUT_MS = 15_000;
+/** Decoded frames the check waits for: three seconds of a 30 fps camera. */
+const CHECK_FRAMES = 90;
 
 export interface CheckResult {
   ok: boolean;
@@ -19,6 +21,11 @@ export interface CheckResult {
   encrypted: number;
   decrypted: number;
   framesDecoded: number;
+  /** The SFrame worker's time per frame, milliseconds. */
+  encryptMsPerFrame: number | null;
+  decryptMsPerFrame: number | null;
+  /** The size of the picture sent. */
+  resolution: string | null;
   problem: string | null;
 }
 
@@ -41,7 +48,10 @@ export function renderCheck(ctx: AppContext, container: HTMLElement): () => void
         h("dt", {}, "Video codec"), h("dd", { "data-figure": "codec" }, r.codec ?? "none"),
         h("dt", {}, "Frames encrypted"), h("dd", { "data-figure": "encrypted" }, String(r.encrypted)),
         h("dt", {}, "Frames decrypted"), h("dd", { "data-figure": "decrypted" }, String(r.decrypted)),
-        h("dt", {}, "Frames decoded"), h("dd", { "data-figure": "decoded" }, String(r.framesDecoded))),
+        h("dt", {}, "Frames decoded"), h("dd", { "data-figure": "decoded" }, String(r.framesDecoded)),
+        h("dt", {}, "Picture sent"), h("dd", { "data-figure": "resolution" }, r.resolution ?? "unknown"),
+        h("dt", {}, "Encryption time per frame (ms)"), h("dd", { "data-figure": "encrypt-ms" }, r.encryptMsPerFrame?.toFixed(3) ?? "none"),
+        h("dt", {}, "Decryption time per frame (ms)"), h("dd", { "data-figure": "decrypt-ms" }, r.decryptMsPerFrame?.toFixed(3) ?? "none")),
     );
   };
   replace(
@@ -57,7 +67,17 @@ export function renderCheck(ctx: AppContext, container: HTMLElement): () => void
 
 /** Runs the loopback call; `stop` releases the camera and both connections. */
 export async function loopbackCheck(view: HTMLVideoElement): Promise<{ result: CheckResult; stop: () => void }> {
-  const result: CheckResult = { ok: false, codec: null, encrypted: 0, decrypted: 0, framesDecoded: 0, problem: null };
+  const result: CheckResult = {
+    ok: false,
+    codec: null,
+    encrypted: 0,
+    decrypted: 0,
+    framesDecoded: 0,
+    encryptMsPerFrame: null,
+    decryptMsPerFrame: null,
+    resolution: null,
+    problem: null,
+  };
   if (!scriptTransformSupported()) {
     result.problem = "This browser has no RTCRtpScriptTransform, which end-to-end encrypted media needs.";
     return { result, stop: () => {} };
@@ -115,11 +135,15 @@ export async function loopbackCheck(view: HTMLVideoElement): Promise<{ result: C
           result.codec = codec?.mimeType ?? result.codec;
         }
       });
-      if (result.framesDecoded >= 10) break;
+      if (result.framesDecoded >= CHECK_FRAMES) break;
     }
     const [sent, received] = await Promise.all([sending.stats(), receiving.stats()]);
     result.encrypted = sent.encrypted;
     result.decrypted = received.decrypted;
+    if (sent.encrypted > 0) result.encryptMsPerFrame = sent.encrypt_ms / sent.encrypted;
+    if (received.decrypted > 0) result.decryptMsPerFrame = received.decrypt_ms / received.decrypted;
+    const settings = track.getSettings();
+    if (settings.width && settings.height) result.resolution = `${settings.width}x${settings.height}@${Math.round(settings.frameRate ?? 0)}`;
     result.ok = result.framesDecoded > 0 && result.encrypted > 0 && result.decrypted > 0 && result.codec?.toLowerCase() === "video/vp9";
     if (!result.ok && !result.problem) result.problem = "No encrypted frame was decoded in time.";
   } catch (e) {

@@ -11,10 +11,24 @@ interface EndText {
   rejoin: boolean;
 }
 
-const TEXTS: Record<EndKind | "error", EndText> = {
+/** The screens beyond the end kinds of the meeting state. */
+export type ScreenKind = EndKind | "error" | "checking_order" | "ended_without_order";
+
+const TEXTS: Record<ScreenKind, EndText> = {
   denied: { title: "You were not let in", body: "A host turned down your request to join.", rejoin: false },
   removed: { title: "You were removed from the meeting", body: "A host removed you. You can ask to join again; a host would have to let you in.", rejoin: true },
   ended: { title: "The meeting has ended", body: "A host ended the meeting for everyone.", rejoin: false },
+  checking_order: { title: "Checking the order that ended the meeting…", body: "The server says an oversight order ended this meeting. This browser checks the order against the public transparency log before believing it.", rejoin: false },
+  ended_by_order: {
+    title: "The meeting was ended by an oversight order",
+    body: "Oversight staff ended this meeting under an order that this browser found in the public transparency log. The statement of reasons below is the one recorded there.",
+    rejoin: false,
+  },
+  ended_without_order: {
+    title: "The server cut the meeting off without a valid order",
+    body: "The server claimed an oversight order, but what it sent does not check out against the public transparency log. Nothing shows that the people who may end meetings decided this: treat it as the server's operator acting alone.",
+    rejoin: true,
+  },
   locked: { title: "This meeting is locked", body: "A host locked the meeting: nobody new can ask to join until it is unlocked.", rejoin: true },
   guests_not_allowed: { title: "Guests cannot join this meeting", body: "This meeting is for people with an account on this server. Sign in to join.", rejoin: false },
   not_found: { title: "No such meeting", body: "This server knows no meeting with that link. Check that you have the whole link.", rejoin: false },
@@ -27,7 +41,7 @@ const TEXTS: Record<EndKind | "error", EndText> = {
 };
 
 /** The screen for an end, with the server's reason if it gave one. */
-export function endScreen(ctx: AppContext, kind: EndKind | "error", reason: string | null, rejoin: (() => void) | null): HTMLElement {
+export function endScreen(ctx: AppContext, kind: ScreenKind, reason: string | null, rejoin: (() => void) | null, details: HTMLElement | null = null): HTMLElement {
   const text = TEXTS[kind];
   return h(
     "section",
@@ -35,6 +49,7 @@ export function endScreen(ctx: AppContext, kind: EndKind | "error", reason: stri
     h("h1", { id: "end-heading" }, text.title),
     h("p", {}, text.body),
     reason ? h("p", { class: "reason" }, "Reason given: ", h("q", {}, reason)) : null,
+    details,
     h("div", { class: "actions" },
       text.rejoin && rejoin ? button("Join again", rejoin, { class: "primary" }) : null,
       button("Go to the start page", () => ctx.navigate("/"), { class: "secondary" })),

@@ -2,21 +2,22 @@
  * The meeting: lobby wait, then the video grid, participant list, host controls, E2EE status
  * and the reconnecting banner; the end screens when it is over.
  *
- * Plug-in points for media (#3) and MLS (#4), all on {@link MeetingView}:
- * - `setRemoteStream(participantId, source, stream)`: show a remote track in its tile;
- * - `addMessageListener(fn)`: every server message (`media_offer`, `media_answer`,
- *   `media_tracks`, ...); `send(message)` to answer;
- * - `setE2ee(status)` and `setVerification(participantId, verification)`: the E2EE status area
- *   and the verified / key-changed badges;
- * - `localStream()`: the camera and microphone chosen before joining;
- * - `startMedia(crypto)`: the MLS wiring calls it once this member is in the group and has
- *   installed its first epoch key in `crypto`; the media session (`media/peer.ts`) then offers
- *   to the SFU, and its senders start when `setE2ee` reports `encrypted`. Nothing starts media
- *   otherwise: without MLS there is no media, never unencrypted media.
+ * End-to-end encryption: an {@link E2eeSession} follows the MLS messages; its SFrame keys go
+ * to one {@link MediaCrypto} worker. Once this member is in the group and its first epoch key
+ * is installed, the media session (`media/peer.ts`) offers to the SFU with every sender and
+ * receiver through the worker. Nothing starts media otherwise: without MLS there is no media,
+ * never unencrypted media. The E2EE area shows the status, the safety code (in a dialog), the
+ * group's members from this browser's own MLS state with their badges, and every refusal.
  */
 
 import type { AppContext } from "../app";
-import { NOT_YET_ENCRYPTED, statusDetail, statusLabel, type E2eeStatus, type Verification } from "../e2ee/status";
+import { toBase64 } from "../base64";
+import { accountIdentityKey, directoryKey, keyChanged, pinnedLog } from "../e2ee/keys";
+import { MediaCrypto, scriptTransformSupported } from "../e2ee/media-crypto";
+import { generateIdentityKey, type RosterEntry } from "../e2ee/mls";
+import { verifyEndOrder } from "../ledger/order";
+import { E2eeSession, MAX_CHAT_CHARS, type ChatEntry, type EpochView } from "../e2ee/session";
+import { statusDetail, statusLabel, type E2eeStatus, type Verification } from "../e2ee/status";
 import { MeetingConnection, signalingUrl } from "../meeting/connection";
 import { dismiss, moderates, type MeetingState } from "../meeting/state";
 import { stopStream, type MediaChoice, type OpenedMedia } from "../media/devices";
@@ -25,6 +26,9 @@ import type { ClientMessage, HelloAuth, LobbyEntry, MediaSource, Participant, Se
 import { announce, button, field, h, replace, syncList } from "./dom";
 import { endScreen } from "./ended";
 import { titleText, type TitleState } from "./prejoin";
+
+/** Chat messages kept on screen; older ones are dropped. */
+const MAX_CHAT_SHOWN = 500;
 
 /** Tiles per page of the video grid. */
 export const TILES_PER_PAGE = 9;
@@ -46,13 +50,22 @@ export class MeetingView {
   private readonly listeners: ((message: ServerMessage) => void)[] = [];
   private readonly remoteStreams = new Map<string, MediaStream>();
   private readonly verification = new Map<string, Verification>();
-  private e2ee: E2eeStatus = NOT_YET_ENCRYPTED;
+  private e2ee: E2eeStatus;
+  private readonly crypto: MediaCrypto | null;
+  private readonly session: E2eeSession | null;
+  private mlsRoster: RosterEntry[] = [];
+  private readonly changedKeys = new Set<string>();
+  private readonly alerts: string[] = [];
+  /** The chat shown, oldest first, at most {@link MAX_CHAT_SHOWN}; ids key the list items. */
+  private readonly chat: { id: number; entry: ChatEntry }[] = [];
+  private chatCount = 0;
   private mounted: Mounted = "none";
   private shownPhase = "";
   private page = 0;
   private stream: MediaStream | null;
   private previous: MeetingState | null = null;
   private media: MediaSession | null = null;
+  private mediaStarted = false;
 
   // Parts of the meeting layout, made once.
   private readonly grid = h("div", { class: "grid", role: "list", "aria-label": "Participants' video" });
@@ -67,6 +80,10 @@ export class MeetingView {
   private readonly notice = h("div", { class: "notice", role: "alert" });
   private readonly toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": "Meeting controls" });
   private readonly lockBadge = h("span", { class: "badge locked", hidden: true }, "Locked");
+  private readonly chatSection = h("section", { class: "chat", "aria-labelledby": "chat-heading" });
+  private readonly chatLog = h("ol", { class: "chat-log", role: "log", "aria-label": "Chat messages", "aria-live": "polite" });
+  private readonly chatInput = h("input", { type: "text", name: "chat", maxlength: MAX_CHAT_CHARS, autocomplete: "off" });
+  private readonly safetyDialog = h("dialog", { class: "safety-dialog", "aria-labelledby": "safety-heading" });
 
   constructor(
     private readonly ctx: AppContext,
@@ -74,6 +91,18 @@ export class MeetingView {
     private readonly options: MeetingViewOptions,
   ) {
     this.stream = options.media.stream;
+    if (scriptTransformSupported()) {
+      this.crypto = new MediaCrypto();
+      this.e2ee = { state: "establishing" };
+      this.session = this.startSession(this.crypto);
+    } else {
+      this.crypto = null;
+      this.session = null;
+      this.e2ee = {
+        state: "not_encrypted",
+        reason: "This browser cannot encrypt media frames (no RTCRtpScriptTransform), so it sends and receives no media.",
+      };
+    }
     this.connection = new MeetingConnection({
       url: signalingUrl(location),
       auth: options.auth,
@@ -81,11 +110,76 @@ export class MeetingView {
       passcode: options.passcode,
       onState: (state) => this.render(state),
       onMessage: (message) => {
+        void this.session?.handle(message);
+        // The peer connection and its transforms are made once seated, off the path from the
+        // first epoch's keys to the first offer; nothing is offered before those keys.
+        if (message.type === "joined" && this.crypto) this.prepareMedia(this.crypto);
         for (const listener of this.listeners) listener(message);
       },
     });
     this.render(this.connection.current());
     this.connection.start();
+  }
+
+  private startSession(crypto: MediaCrypto): E2eeSession {
+    const api = this.ctx.api;
+    let log: ReturnType<typeof pinnedLog> | null = null;
+    // The identity key is made (and for an account, checked or registered) while the
+    // connection opens, not after the seat is granted: it is on the way to the first frame.
+    const account = this.options.auth.kind === "token" ? (this.ctx.account?.id ?? null) : null;
+    const early = account === null ? generateIdentityKey() : accountIdentityKey(api, localStorage, account);
+    early.catch(() => {});
+    return new E2eeSession(
+      crypto,
+      {
+        send: (message) => this.send(message),
+        identityKey: (seatedAs) => {
+          if (seatedAs === account) return early;
+          return seatedAs === null ? generateIdentityKey() : accountIdentityKey(api, localStorage, seatedAs);
+        },
+        directoryKey: (account) => {
+          log ??= pinnedLog(api, localStorage);
+          return directoryKey(api, log, account);
+        },
+        now: () => performance.now(),
+        schedule: (delay, task) => {
+          const timer = setTimeout(task, delay);
+          return () => clearTimeout(timer);
+        },
+      },
+      {
+        onEpoch: (view) => this.onEpoch(view, crypto),
+        onAlert: (message) => {
+          console.warn(message);
+          this.alerts.push(message);
+          announce(message);
+          this.refresh();
+        },
+        onChat: (entry) => {
+          this.chatCount += 1;
+          this.chat.push({ id: this.chatCount, entry });
+          if (this.chat.length > MAX_CHAT_SHOWN) this.chat.shift();
+          this.refresh();
+        },
+        onRemoved: () => this.setE2ee({ state: "not_encrypted", reason: "This browser was removed from the meeting's encrypted group." }),
+      },
+    );
+  }
+
+  private onEpoch(view: EpochView, crypto: MediaCrypto): void {
+    this.mlsRoster = view.roster;
+    for (const entry of view.roster) {
+      const account = entry.identity.account;
+      if (account === null) {
+        this.verification.set(entry.identity.participant, "guest_key");
+        continue;
+      }
+      if (keyChanged(localStorage, account, entry.key)) this.changedKeys.add(account);
+      this.verification.set(entry.identity.participant, this.changedKeys.has(account) ? "key_changed" : "verified");
+    }
+    const first = this.e2ee.state !== "encrypted";
+    this.setE2ee({ state: "encrypted", epoch: view.epoch, safetyCode: view.safetyCode });
+    if (first) this.startMedia(crypto);
   }
 
   /** Sends a signaling message; false if the connection is down. */
@@ -94,17 +188,12 @@ export class MeetingView {
   }
 
   /** Every server message from now on. */
-  addMessageListener(listener: (message: ServerMessage) => void): void {
+  private addMessageListener(listener: (message: ServerMessage) => void): void {
     this.listeners.push(listener);
   }
 
-  /** The local camera and microphone stream, if any. */
-  localStream(): MediaStream | null {
-    return this.stream;
-  }
-
   /** Shows (or, with null, removes) a remote participant's media in their tile. */
-  setRemoteStream(participantId: string, source: MediaSource, stream: MediaStream | null): void {
+  private setRemoteStream(participantId: string, source: MediaSource, stream: MediaStream | null): void {
     const key = `${participantId}/${source === "screen" ? "screen" : "camera"}`;
     if (stream) this.remoteStreams.set(key, stream);
     else this.remoteStreams.delete(key);
@@ -115,8 +204,19 @@ export class MeetingView {
    * Starts the media session with the SFU, every frame through `transforms` (a
    * `MediaCrypto`). Senders stay inactive until `setE2ee` reports `encrypted`.
    */
-  startMedia(transforms: FrameTransforms): void {
-    if (this.media) return;
+  private startMedia(transforms: FrameTransforms): void {
+    const media = this.prepareMedia(transforms);
+    if (this.mediaStarted) return;
+    this.mediaStarted = true;
+    // With keys already there, the first offer carries the tracks: one offer, no second one
+    // that could cross the SFU's.
+    if (this.e2ee.state === "encrypted") void media.enableSending();
+    else void media.start();
+  }
+
+  /** The media session with every sender and receiver through `transforms`, not yet offering. */
+  private prepareMedia(transforms: FrameTransforms): MediaSession {
+    if (this.media) return this.media;
     const media = new MediaSession({
       send: (message) => this.send(message),
       transforms,
@@ -125,28 +225,23 @@ export class MeetingView {
     this.media = media;
     this.addMessageListener((message) => media.handle(message));
     for (const track of this.stream?.getTracks() ?? []) void media.setLocalTrack(track.kind === "audio" ? "audio" : "video", track);
-    void media.start();
-    if (this.e2ee.state === "encrypted") void media.enableSending();
+    return media;
   }
 
   /** The E2EE status area; `encrypted` also lets the media session send. */
-  setE2ee(status: E2eeStatus): void {
+  private setE2ee(status: E2eeStatus): void {
     this.e2ee = status;
-    if (status.state === "encrypted") void this.media?.enableSending();
-    this.refresh();
-  }
-
-  /** A participant's verification badge. */
-  setVerification(participantId: string, verification: Verification): void {
-    this.verification.set(participantId, verification);
+    if (status.state === "encrypted" && this.mediaStarted) void this.media?.enableSending();
     this.refresh();
   }
 
   /** Leaves and releases the camera; the screen is being left. */
   close(): void {
     if (this.connection.current().phase.name !== "ended") this.connection.leave();
+    this.session?.close();
     this.media?.close();
     this.media = null;
+    this.crypto?.close();
     stopStream(this.stream);
     this.stream = null;
   }
@@ -208,13 +303,45 @@ export class MeetingView {
       case "ended":
         stopStream(this.stream);
         this.stream = null;
-        replace(this.container, endScreen(this.ctx, phase.kind, phase.reason, () => this.options.rejoin()));
+        this.session?.close();
+        this.media?.close();
+        this.media = null;
+        if (phase.kind === "ended_by_order") {
+          replace(this.container, endScreen(this.ctx, "checking_order", null, null));
+          void this.checkOrder(state);
+        } else {
+          replace(this.container, endScreen(this.ctx, phase.kind, phase.reason, () => this.options.rejoin()));
+        }
         this.ctx.screen(this.container.querySelector("h1")?.textContent ?? "Meeting over");
         return;
       case "joined":
       case "reconnecting":
         return;
     }
+  }
+
+  /** Believes an order to end the meeting only once it checks out against the log. */
+  private async checkOrder(state: MeetingState): Promise<void> {
+    const rejoin = () => this.options.rejoin();
+    try {
+      if (!state.endOrder) throw new Error("the server gave no order");
+      const order = await verifyEndOrder(state.endOrder, this.options.meetingId, await pinnedLog(this.ctx.api, localStorage));
+      replace(
+        this.container,
+        endScreen(this.ctx, "ended_by_order", null, null,
+          h("div", { class: "order", "data-order": "verified" },
+            h("h2", {}, "Statement of reasons"),
+            h("blockquote", { class: "reasons" }, order.reasons),
+            h("p", {}, `Verified: the order is entry ${order.ledgerIndex} of the public log, proven into a checkpoint of ${order.treeSize} entries signed with the log's key.`))),
+      );
+    } catch (error) {
+      replace(
+        this.container,
+        endScreen(this.ctx, "ended_without_order", null, rejoin,
+          h("p", { class: "order", "data-order": "refused" }, `Why the order was refused: ${error instanceof Error ? error.message : String(error)}`)),
+      );
+    }
+    this.ctx.screen(this.container.querySelector("h1")?.textContent ?? "Meeting over");
   }
 
   private cancel(): void {
@@ -243,8 +370,18 @@ export class MeetingView {
           h("aside", { class: "sidebar" },
             this.e2eeArea,
             this.lobbySection,
-            h("section", { "aria-labelledby": "participants-heading" }, this.participantHeading, this.participantList))),
-        this.toolbar),
+            h("section", { "aria-labelledby": "participants-heading" }, this.participantHeading, this.participantList),
+            this.chatSection)),
+        this.toolbar,
+        this.safetyDialog),
+    );
+    replace(
+      this.chatSection,
+      h("h2", { id: "chat-heading" }, "Chat"),
+      this.chatLog,
+      h("form", { class: "chat-form", onsubmit: (e) => (e.preventDefault(), this.submitChat()) },
+        field("Message", this.chatInput),
+        h("button", { type: "submit" }, "Send")),
     );
     replace(this.lobbySection, h("h2", { id: "lobby-heading" }, "Waiting in the lobby"), this.emptyLobby, this.lobbyList);
     this.ctx.screen(title);
@@ -278,23 +415,118 @@ export class MeetingView {
       this.notice.hidden = true;
     }
 
-    this.renderE2ee();
+    this.renderE2ee(state);
+    this.renderChat(state);
     this.renderGrid(state);
     this.renderParticipants(state, host);
     this.renderLobby(state, host);
     this.renderToolbar(state, me, host);
   }
 
-  private renderE2ee(): void {
+  private renderE2ee(state: MeetingState): void {
     const status = this.e2ee;
     const code = status.state === "encrypted" ? status.safetyCode : null;
+    const nameOf = (participant: string) => state.roster.find((p) => p.id === participant)?.display_name ?? participant;
+    const key = `${status.state}|${code}|${this.alerts.length}|${this.mlsRoster.map((e) => `${e.leaf}:${nameOf(e.identity.participant)}:${this.verification.get(e.identity.participant)}`).join(",")}`;
+    if (this.e2eeArea.dataset["render"] === key) return;
+    this.e2eeArea.dataset["render"] = key;
     replace(
       this.e2eeArea,
       h("h2", { id: "e2ee-heading" }, "Encryption"),
       h("p", { class: `e2ee-state e2ee-${status.state}`, "data-e2ee": status.state }, statusLabel(status)),
       h("details", {}, h("summary", {}, "Details"), h("p", {}, statusDetail(status))),
-      h("p", { class: "safety-code" }, "Safety code: ", code ? h("code", {}, code) : h("span", {}, "none yet (no encrypted group)")),
+      code
+        ? button("Show safety code", () => this.showSafetyCode(code), { class: "secondary", "data-control": "safety-code" })
+        : h("p", { class: "safety-code" }, "Safety code: none yet (no encrypted group)"),
+      this.mlsRoster.length > 0
+        ? h("div", { class: "mls-roster" },
+            h("h3", { id: "mls-roster-heading" }, `In the encrypted group (${this.mlsRoster.length})`),
+            h("ul", { "aria-labelledby": "mls-roster-heading" },
+              ...this.mlsRoster.map((entry) => {
+                const verification = this.verification.get(entry.identity.participant) ?? "unknown";
+                return h("li", { class: "mls-member", "data-participant": entry.identity.participant },
+                  h("span", { class: "name" }, nameOf(entry.identity.participant)),
+                  verification === "verified" ? h("span", { class: "badge verified", title: "The account's key matches the key directory" }, "Verified") : null,
+                  verification === "guest_key" ? h("span", { class: "badge guest", title: "No account: nobody vouches for this key" }, "Guest") : null,
+                  verification === "key_changed" ? h("span", { class: "badge key-changed", title: "This account's key differs from the one this browser saw before" }, "Key changed") : null);
+              })))
+        : null,
+      this.alerts.length > 0
+        ? h("div", { class: "e2ee-alerts", role: "alert" }, ...this.alerts.map((text) => h("p", { class: "error" }, text)))
+        : null,
     );
+  }
+
+  private showSafetyCode(code: string): void {
+    replace(
+      this.safetyDialog,
+      h("h2", { id: "safety-heading" }, "Safety code"),
+      h("p", { class: "safety-code" }, h("code", { "data-safety-code": code }, code)),
+      h("p", {}, "Everyone in this encrypted group sees the same 30 digits. Compare them with the others by voice or another channel: a different code means someone else is in the group."),
+      h("form", { method: "dialog" }, h("button", { type: "submit" }, "Close")),
+    );
+    this.safetyDialog.showModal();
+  }
+
+  private submitChat(): void {
+    const text = this.chatInput.value.trim();
+    if (!text || !this.session) return;
+    this.chatInput.value = "";
+    this.session.sendChat(text).catch((error: unknown) => {
+      this.alerts.push(`Chat not sent: ${error instanceof Error ? error.message : String(error)}`);
+      this.refresh();
+    });
+  }
+
+  private renderChat(state: MeetingState): void {
+    const nameOf = (participant: string) => state.roster.find((p) => p.id === participant)?.display_name ?? participant;
+    syncList(
+      this.chatLog,
+      this.chat,
+      ({ id }) => String(id),
+      ({ entry }) => {
+        const from = entry.sender === null ? "You" : nameOf(entry.sender.participant);
+        const menu = entry.report
+          ? h("details", { class: "message-menu" },
+              h("summary", { "aria-label": `Options for the message from ${from}` }, "⋯"),
+              // The report endpoint takes signed-in accounts only (reports weigh by account).
+              this.ctx.account !== null && this.options.auth.kind === "token"
+                ? button("Report", () => void this.reportMessage(entry, item), { "aria-label": `Report the message from ${from}` })
+                : h("p", { class: "hint" }, "Sign in to report a message."))
+          : null;
+        const item = h("li", { class: "chat-message" },
+          h("span", { class: "sender" }, from),
+          h("span", { class: "text" }, entry.text),
+          entry.report ? h("span", { class: "badge verified", title: "The message matches its franking commitment" }, "Franked") : null,
+          menu,
+          h("p", { class: "report-result", role: "status" }));
+        return item;
+      },
+      () => {},
+    );
+  }
+
+  private async reportMessage(entry: ChatEntry, item: HTMLElement): Promise<void> {
+    const report = entry.report;
+    const result = item.querySelector(".report-result");
+    if (!report || !result || !entry.sender) return;
+    try {
+      const verdict = await this.ctx.api.verifyReport({
+        plaintext: toBase64(report.opened.plaintext),
+        franking_key: toBase64(report.opened.frankingKey),
+        commitment: toBase64(report.opened.commitment),
+        tag: toBase64(report.tag),
+        sender_account_id: report.senderAccount ?? `guest:${entry.sender.participant}`,
+        meeting_id: this.options.meetingId,
+        timestamp: report.timestamp,
+      });
+      result.textContent = verdict.verified
+        ? `Report verified: sent by account ${verdict.sender_account_id ?? "?"}.`
+        : `Report does not verify: ${verdict.reason ?? "no reason given"}.`;
+      result.setAttribute("data-verified", String(verdict.verified));
+    } catch (error) {
+      result.textContent = `Report failed: ${error instanceof Error ? error.message : String(error)}`;
+    }
   }
 
   private tileOrder(state: MeetingState): Participant[] {
