@@ -8,13 +8,13 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _};
+use anyhow::{anyhow, bail, Context as _};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use ed25519_dalek::SigningKey;
 use oversight::{
-    format_public_key, Action, ActionKind, Approval, EvidenceRecord, Region, Request, RequestHash,
-    SignedRequest, StaffAuthorization, StaffId, Veto,
+    format_public_key, AccountField, Action, ActionKind, AppealDecision, Approval, EvidenceRecord,
+    Region, Request, RequestHash, SignedRequest, StaffAuthorization, StaffId, Veto,
 };
 use rand::rngs::OsRng;
 use rand::RngCore as _;
@@ -42,6 +42,47 @@ pub enum AdminCommand {
     List(StaffArgs),
     /// Show one request.
     Show(DecideArgs),
+    /// Fetch the disclosure of an executed disclose_account_data you filed.
+    Disclosure(DecideArgs),
+    /// Decide an appeal: you and every `--reviewer` sign the decision; the
+    /// reviewers must have taken no part in the original order.
+    AppealDecide(AppealDecideArgs),
+    /// List users' open reports, heaviest first, with flagged reporters.
+    Reports(StaffArgs),
+    /// Close a review item of users' reports as founded or unfounded.
+    ResolveReport(ResolveReportArgs),
+}
+
+/// `conclave admin resolve-report`.
+#[derive(Debug, clap::Args)]
+pub struct ResolveReportArgs {
+    /// The review item's id (from `conclave admin reports`).
+    pub item: u64,
+    /// `founded` or `unfounded`; unfounded reports count against their reporters.
+    #[arg(long, value_name = "founded|unfounded")]
+    pub verdict: String,
+    /// Signer and server.
+    #[command(flatten)]
+    pub staff: StaffArgs,
+}
+
+/// `conclave admin appeal-decide`.
+#[derive(Debug, clap::Args)]
+pub struct AppealDecideArgs {
+    /// The request id of the appealed action (64 hex digits).
+    pub request_id: String,
+    /// `uphold` (the action stands) or `overturn`.
+    #[arg(long, value_name = "uphold|overturn")]
+    pub decision: String,
+    /// The reviewers' reasons, sent to the appellant.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
+    pub reason: String,
+    /// Another reviewer signing the same decision, as ID=FILE (repeatable).
+    #[arg(long, value_name = "ID=FILE")]
+    pub reviewer: Vec<String>,
+    /// The first reviewer, who signs the call too, and the server.
+    #[command(flatten)]
+    pub staff: StaffArgs,
 }
 
 /// Who signs and where to.
@@ -51,7 +92,7 @@ pub struct StaffArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     /// Your staff id as configured on the server.
-    #[arg(long, value_name = "ID")]
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub staff_id: String,
     /// The server's base URL, e.g. https://meet.example.org.
     #[arg(long, value_name = "URL")]
@@ -61,23 +102,38 @@ pub struct StaffArgs {
 /// `conclave admin request`.
 #[derive(Debug, clap::Args)]
 pub struct RequestArgs {
-    /// end_meeting, suspend_account or reinstate_account.
+    /// end_meeting, suspend_account, reinstate_account or
+    /// disclose_account_data.
     pub action: String,
     /// The meeting or account id the action is against.
-    #[arg(long, value_name = "ID")]
+    // Ids are base64url and may begin with '-'.
+    #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub subject: String,
     /// ISO 3166-1 alpha-2 country of the subject.
     #[arg(long, value_name = "CC")]
     pub region: String,
     /// The statement of reasons (shown to the subject).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub reason: String,
     /// Unverified evidence files (screenshots), recorded by their hash.
     #[arg(long, value_name = "FILE")]
     pub evidence: Vec<PathBuf>,
-    /// Delay of the subject's notice, in seconds.
+    /// Verified evidence: a reported chat message's opening (the JSON of
+    /// `POST /api/v1/chat/reports/verify`). The server checks its franking first;
+    /// it can only ground an action against the account that sent it.
+    #[arg(long, value_name = "FILE")]
+    pub franked: Vec<PathBuf>,
+    /// Delay of the subject's notice, in seconds (disclosures only).
     #[arg(long, default_value_t = 0, value_name = "SECS")]
     pub notice_delay_secs: u64,
+    /// For disclose_account_data: a field to disclose (username,
+    /// display_name, avatar, created_at); repeatable.
+    #[arg(long, value_name = "NAME")]
+    pub field: Vec<String>,
+    /// For disclose_account_data: the receiving authority and its case
+    /// reference.
+    #[arg(long, value_name = "TEXT")]
+    pub recipient: Option<String>,
     /// Signer and server.
     #[command(flatten)]
     pub staff: StaffArgs,
@@ -99,7 +155,7 @@ pub struct VetoArgs {
     /// The request id (64 hex digits).
     pub request_id: String,
     /// Why (logged).
-    #[arg(long, value_name = "TEXT")]
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub reason: String,
     /// Signer and server.
     #[command(flatten)]
@@ -137,11 +193,14 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
         }
         AdminCommand::Request(args) => {
             let (staff, key) = signer(&args.staff)?;
-            let action = action(&args.action, &args.subject)?;
+            let action = action(&args)?;
             let mut evidence = Vec::new();
             for path in &args.evidence {
                 let bytes = read_bounded(path)?;
                 evidence.push(EvidenceRecord::screenshot(&bytes));
+            }
+            for path in &args.franked {
+                evidence.push(franked_evidence(&args.staff, &staff, &key, path).await?);
             }
             let mut nonce = [0; 32];
             OsRng.fill_bytes(&mut nonce);
@@ -214,6 +273,66 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
+        AdminCommand::Disclosure(args) => {
+            let (staff, key) = signer(&args.staff)?;
+            let id = request_id(&args.request_id)?;
+            let path = format!("/api/v1/staff/requests/{id}/disclosure");
+            let body = call(&args.staff, &staff, &key, "GET", &path, Vec::new()).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        AdminCommand::AppealDecide(args) => {
+            let (staff, key) = signer(&args.staff)?;
+            let id = request_id(&args.request_id)?;
+            let upheld = match args.decision.as_str() {
+                "uphold" => true,
+                "overturn" => false,
+                other => bail!("--decision {other:?}: expected uphold or overturn"),
+            };
+            let mut decision =
+                AppealDecision::new(id, upheld, args.reason, server::unix_now_secs());
+            decision.sign(staff.clone(), &key);
+            for reviewer in &args.reviewer {
+                let (other, file) = reviewer
+                    .split_once('=')
+                    .with_context(|| format!("--reviewer {reviewer:?}: expected ID=FILE"))?;
+                let other: StaffId = other
+                    .parse()
+                    .with_context(|| format!("--reviewer {reviewer:?}"))?;
+                decision.sign(other, &read_key(Path::new(file))?);
+            }
+            let path = format!("/api/v1/staff/appeals/{id}/decision");
+            let body = call(&args.staff, &staff, &key, "POST", &path, decision.encode()).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        AdminCommand::Reports(args) => {
+            let (staff, key) = signer(&args)?;
+            let body = call(
+                &args,
+                &staff,
+                &key,
+                "GET",
+                "/api/v1/staff/reports",
+                Vec::new(),
+            )
+            .await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            Ok(())
+        }
+        AdminCommand::ResolveReport(args) => {
+            let (staff, key) = signer(&args.staff)?;
+            let founded = match args.verdict.as_str() {
+                "founded" => true,
+                "unfounded" => false,
+                other => bail!("--verdict {other:?}: use founded or unfounded"),
+            };
+            let path = format!("/api/v1/staff/reports/{}/resolution", args.item);
+            let body = serde_json::to_vec(&serde_json::json!({ "founded": founded }))?;
+            let answer = call(&args.staff, &staff, &key, "POST", &path, body).await?;
+            println!("{}", serde_json::to_string_pretty(&answer)?);
+            Ok(())
+        }
         AdminCommand::Show(args) => {
             let (staff, key) = signer(&args.staff)?;
             let id = request_id(&args.request_id)?;
@@ -225,26 +344,45 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
     }
 }
 
-fn action(name: &str, subject: &str) -> anyhow::Result<Action> {
+fn action(args: &RequestArgs) -> anyhow::Result<Action> {
+    let (name, subject) = (&args.action, &args.subject);
     let kind: ActionKind = name.parse().with_context(|| format!("action {name:?}"))?;
+    let account = || {
+        subject
+            .parse()
+            .with_context(|| format!("--subject {subject:?} is not an account id"))
+    };
     Ok(match kind {
         ActionKind::EndMeeting => Action::EndMeeting {
             meeting: subject
                 .parse()
                 .with_context(|| format!("--subject {subject:?} is not a meeting id"))?,
         },
-        ActionKind::SuspendAccount => Action::SuspendAccount {
-            account: subject
-                .parse()
-                .with_context(|| format!("--subject {subject:?} is not an account id"))?,
-        },
-        ActionKind::ReinstateAccount => Action::ReinstateAccount {
-            account: subject
-                .parse()
-                .with_context(|| format!("--subject {subject:?} is not an account id"))?,
-        },
+        ActionKind::SuspendAccount => Action::SuspendAccount { account: account()? },
+        ActionKind::ReinstateAccount => Action::ReinstateAccount { account: account()? },
+        ActionKind::DiscloseAccountData => {
+            if args.field.is_empty() {
+                bail!("disclose_account_data needs at least one --field (username, display_name, avatar, created_at)");
+            }
+            let fields = args
+                .field
+                .iter()
+                .map(|name| {
+                    name.parse::<AccountField>()
+                        .with_context(|| format!("--field {name:?}"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            Action::DiscloseAccountData {
+                account: account()?,
+                fields,
+                recipient: args
+                    .recipient
+                    .clone()
+                    .context("disclose_account_data needs --recipient (the authority and its case reference)")?,
+            }
+        }
         other => bail!(
-            "`conclave admin request` files end_meeting, suspend_account and reinstate_account; {} is not supported yet (#5)",
+            "`conclave admin request` files end_meeting, suspend_account, reinstate_account and disclose_account_data; {} is not supported yet (#5)",
             other.name()
         ),
     })
@@ -256,6 +394,40 @@ fn request_id(text: &str) -> anyhow::Result<RequestHash> {
 }
 
 /// Signs and sends one staff call; returns the JSON answer.
+/// Has the server verify a chat report's opening and hold it; gives the record a request
+/// cites it by.
+async fn franked_evidence(
+    args: &StaffArgs,
+    staff: &StaffId,
+    key: &SigningKey,
+    path: &Path,
+) -> anyhow::Result<EvidenceRecord> {
+    let opening = read_bounded(path)?;
+    let answer = call(args, staff, key, "POST", "/api/v1/staff/evidence", opening)
+        .await
+        .with_context(|| format!("--franked {}", path.display()))?;
+    let field = |name: &str| {
+        answer[name]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("the server's evidence answer has no {name}"))
+    };
+    let hash = |name: &str| -> anyhow::Result<ledger::Hash> {
+        ledger::Hash::from_base64(&field(name)?)
+            .map_err(|e| anyhow!("the server's {name} is not a hash: {e}"))
+    };
+    Ok(EvidenceRecord::FrankedMessage {
+        sender: field("sender_account_id")?
+            .parse()
+            .map_err(|e| anyhow!("the server's sender_account_id: {e}"))?,
+        meeting: hash("meeting_digest")?,
+        sent_at_millis: answer["sent_at_millis"]
+            .as_u64()
+            .context("the server's evidence answer has no sent_at_millis")?,
+        content: hash("content_digest")?,
+    })
+}
+
 async fn call(
     args: &StaffArgs,
     staff: &StaffId,

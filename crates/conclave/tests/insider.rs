@@ -36,8 +36,16 @@ struct Insiders {
 
 impl Insiders {
     async fn start() -> Insiders {
+        Insiders::start_with(true).await
+    }
+
+    /// `verified_suspensions: false` lets a suspension rest on a stated
+    /// reason alone, for tests of what follows a suspension.
+    async fn start_with(verified_suspensions: bool) -> Insiders {
         let keys = tempfile::tempdir().unwrap();
-        let mut toml = String::new();
+        // Every account here registers from 127.0.0.1; scenario 10's fifty would hit
+        // the per-address limit on registrations meant for one person's address.
+        let mut toml = String::from("auth_burst = 1000\nauth_per_minute = 1000\n\n");
         for (id, country) in STAFF {
             let path = keys.path().join(format!("{id}.key"));
             let mut child = conclave(["admin", "keygen", "--out", path.to_str().unwrap()], &[]);
@@ -47,13 +55,18 @@ impl Insiders {
                 child.stderr()
             );
             let public = child.stdout().trim().to_owned();
-            toml += &format!("[[oversight.staff]]\nid = \"{id}\"\npublic_key = \"{public}\"\njurisdiction = \"{country}\"\nroles = [\"requester\", \"approver\"]\n\n");
+            toml += &format!("[[oversight.staff]]\nid = \"{id}\"\npublic_key = \"{public}\"\njurisdiction = \"{country}\"\nroles = [\"requester\", \"approver\", \"reviewer\"]\n\n");
         }
         for action in oversight::ActionKind::ALL {
             toml += &format!("[oversight.policy.{action}]\napprovals = 2\ndistinct_jurisdictions = 2\nexpiry_secs = 3600\n");
             match action {
                 oversight::ActionKind::EndMeeting => toml += "bar = { HK = [\"CN\"] }\n",
-                oversight::ActionKind::SuspendAccount => toml += "verified_evidence = true\n",
+                oversight::ActionKind::SuspendAccount => {
+                    toml += &format!("verified_evidence = {verified_suspensions}\n")
+                }
+                oversight::ActionKind::DiscloseAccountData => {
+                    toml += "max_notice_delay_secs = 30\n"
+                }
                 _ => {}
             }
             toml += "\n";
@@ -503,4 +516,820 @@ async fn a_restarted_server_rebuilds_its_staff_from_the_ledger_without_the_toml(
         genesis,
         "the genesis was written twice"
     );
+}
+
+// Notices, appeals and disclosures.
+
+impl Insiders {
+    /// Stops the server and starts it again on the same data directory,
+    /// without the TOML: everything must come back from storage and the log.
+    async fn restart(&mut self) {
+        self.server.terminate();
+        assert!(self.server.exit_within(EXIT_TIMEOUT).await.success());
+        let mut server = serve(self.data.path(), &[], &[]);
+        let (http, _) = server.listening().await;
+        self.server = server;
+        self.base = format!("http://{http}");
+    }
+
+    async fn notices(&self, token: &str) -> Vec<serde_json::Value> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/api/v1/notices", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "{response:?}");
+        response.json().await.unwrap()
+    }
+
+    /// `POST /api/v1/notices/{id}/appeal`; the status and the JSON answer.
+    async fn appeal(&self, token: Option<&str>, id: &str, statement: &str) -> (u16, String) {
+        let mut call = reqwest::Client::new()
+            .post(format!("{}/api/v1/notices/{id}/appeal", self.base))
+            .json(&serde_json::json!({ "statement": statement }));
+        if let Some(token) = token {
+            call = call.bearer_auth(token);
+        }
+        let response = call.send().await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn user(&self, name: &str) -> (proto::ids::AccountId, String) {
+        let api = client::Api::new(&self.base);
+        let id = api.register(name, PASSWORD).await.unwrap().id;
+        let token = api.login(name, PASSWORD).await.unwrap().token;
+        (id, token)
+    }
+
+    /// A signaling connection signed in as `token`, not in any meeting.
+    async fn signed_in(&self, token: &str) -> client::Signaling {
+        let api = client::Api::new(&self.base);
+        let mut ws = client::Signaling::connect(&api.ws_url()).await.unwrap();
+        ws.hello_token(token).await.unwrap();
+        ws
+    }
+}
+
+/// Checks a notice (REST JSON or signaling event, same fields) against the
+/// pinned log key with the `ledger` crate; returns the tag of the entry it
+/// proves.
+async fn verify_notice(insiders: &Insiders, notice: &serde_json::Value) -> String {
+    let log = insiders.pinned_log().await;
+    let index = notice["ledger_index"].as_u64().unwrap();
+    let checkpoint = ledger::Checkpoint::open(
+        notice["checkpoint"].as_str().unwrap().as_bytes(),
+        &log.origin,
+        std::slice::from_ref(&log.key),
+    )
+    .unwrap();
+    let page: proto::ledger::LedgerEntries = reqwest::get(format!(
+        "{}/api/v1/ledger/entries?start={index}&end={}",
+        insiders.base,
+        index + 1
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let data = base64::engine::general_purpose::STANDARD
+        .decode(&page.entries[0].data)
+        .unwrap();
+    let proof: Vec<ledger::Hash> = notice["inclusion_proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| ledger::Hash::from_base64(h.as_str().unwrap()).unwrap())
+        .collect();
+    ledger::verify_inclusion(
+        &ledger::leaf_hash(&data),
+        ledger::LeafIndex(index),
+        checkpoint.checkpoint().size(),
+        &proof,
+        &checkpoint.checkpoint().root(),
+    )
+    .expect("the notice's inclusion proof verifies against the pinned log key");
+    ledger::Entry::decode(&data)
+        .unwrap()
+        .tag()
+        .as_str()
+        .to_owned()
+}
+
+/// Every IP address literal in `text`: runs of hex digits, dots and colons
+/// that parse as an address (the unspecified `::` aside, which two colons in
+/// binary data make by chance).
+fn ip_literals(text: &[u8]) -> Vec<String> {
+    text.split(|b| !(b.is_ascii_hexdigit() || *b == b'.' || *b == b':'))
+        .filter_map(|token| std::str::from_utf8(token).ok())
+        .map(|token| token.trim_end_matches(['.', ':']).trim_start_matches('.'))
+        .filter(|token| token.contains('.') || token.matches(':').count() >= 2)
+        .filter(|token| {
+            token
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| !ip.is_unspecified())
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn ip_literals_finds_addresses_and_nothing_else() {
+    assert_eq!(
+        ip_literals(b"{\"x\":\"127.0.0.1\",\"y\":\"seen at ::1 and fe80::2\"}"),
+        ["127.0.0.1", "::1", "fe80::2"]
+    );
+    assert!(ip_literals(b"{\"created_at\":1700000000,\"v\":\"1.5\",\"t\":\"12:30\"}").is_empty());
+}
+
+#[tokio::test]
+async fn scenario_11_a_disclosure_of_every_field_contains_no_ip_address_because_none_is_stored() {
+    let insiders = Insiders::start().await;
+    // Real clients in real meetings: the server has seen their addresses.
+    let (subject, token) = insiders.user("subject").await;
+    let api = client::Api::new(&insiders.base);
+    let meeting = api
+        .create_meeting(&token, &NewMeeting::default())
+        .await
+        .unwrap()
+        .id;
+    let _seated = insiders.seated(&api, &token, &meeting).await;
+    let (other_api, other_token, other_meeting) = insiders.host_with_meeting("witness").await;
+    let _other = insiders
+        .seated(&other_api, &other_token, &other_meeting)
+        .await;
+
+    let mut args = vec![];
+    for field in oversight::AccountField::ALL {
+        args.extend(["--field", field.name()]);
+    }
+    args.extend(["--recipient", "Staatsanwaltschaft Berlin, 123 Js 456/23"]);
+    let id = insiders
+        .request(
+            "alice",
+            "disclose_account_data",
+            subject.as_str(),
+            "DE",
+            &args,
+        )
+        .await;
+    // Nothing before a quorum.
+    let (ok, _, err) = insiders.admin("alice", &["disclosure", &id]).await;
+    assert!(!ok && err.contains("not_executed"), "{err}");
+    assert!(insiders.approve("bob", &id).await.0);
+    let (ok, out, err) = insiders.approve("carol", &id).await;
+    assert!(ok && out.contains("\"executed\""), "{out} {err}");
+
+    let (ok, disclosure, err) = insiders.admin("alice", &["disclosure", &id]).await;
+    assert!(ok, "{err}");
+    let json: serde_json::Value = serde_json::from_str(&disclosure).unwrap();
+    assert_eq!(json["account"], subject.as_str());
+    assert_eq!(json["fields"]["username"], "subject");
+    for field in oversight::AccountField::ALL {
+        assert!(
+            json["fields"].get(field.name()).is_some(),
+            "{} missing: {json}",
+            field.name()
+        );
+    }
+    assert!(!disclosure.contains("127.0.0.1"), "{disclosure}");
+    assert_eq!(
+        ip_literals(disclosure.as_bytes()),
+        Vec::<String>::new(),
+        "{disclosure}"
+    );
+    // Only to its requester, and only to staff.
+    let (ok, _, err) = insiders.admin("dave", &["disclosure", &id]).await;
+    assert!(!ok && err.contains("403"), "{err}");
+    let anonymous = reqwest::get(format!(
+        "{}/api/v1/staff/requests/{id}/disclosure",
+        insiders.base
+    ))
+    .await
+    .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let as_user = reqwest::Client::new()
+        .get(format!(
+            "{}/api/v1/staff/requests/{id}/disclosure",
+            insiders.base
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(as_user.status(), 401);
+
+    // The subject is told, with a proof.
+    let notices = insiders.notices(&token).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(
+        verify_notice(&insiders, &notices[0]).await,
+        "oversight.execution"
+    );
+
+    // No address anywhere in the data directory either.
+    for file in std::fs::read_dir(insiders.data.path()).unwrap() {
+        let path = file.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(
+            !bytes.windows(9).any(|w| w == b"127.0.0.1"),
+            "{} holds 127.0.0.1",
+            path.display()
+        );
+        assert_eq!(
+            ip_literals(&bytes),
+            Vec::<String>::new(),
+            "{} holds an address",
+            path.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn scenario_12_a_delayed_disclosure_is_sealed_then_opened_and_noticed_on_its_own() {
+    let insiders = Insiders::start().await;
+    let (subject, token) = insiders.user("subject").await;
+    let mut ws = insiders.signed_in(&token).await;
+    let args = [
+        "--field",
+        "username",
+        "--recipient",
+        "Tribunal judiciaire de Paris, RG 23/123",
+        "--notice-delay-secs",
+        "4",
+    ];
+    let id = insiders
+        .request(
+            "alice",
+            "disclose_account_data",
+            subject.as_str(),
+            "DE",
+            &args,
+        )
+        .await;
+    assert!(insiders.approve("bob", &id).await.0);
+    let (ok, out, err) = insiders.approve("carol", &id).await;
+    assert!(ok && out.contains("\"executed\""), "{out} {err}");
+    // Sealed: the log holds the commitment only, the subject has no notice,
+    // and nothing public names the subject.
+    let tags = insiders.tags().await;
+    assert_eq!(count(&tags, "oversight.commitment"), 1, "{tags:?}");
+    assert_eq!(count(&tags, "oversight.opening"), 0, "{tags:?}");
+    assert_eq!(count(&tags, "oversight.execution"), 0, "{tags:?}");
+    assert!(insiders.notices(&token).await.is_empty());
+    // The requester has the data already.
+    let (ok, disclosure, err) = insiders.admin("alice", &["disclosure", &id]).await;
+    assert!(ok && disclosure.contains("\"subject\""), "{err}");
+
+    // Within ~10 s the server opens it and tells the subject by itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(12);
+    let event = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.recv_within(left).await.expect("no notice event in time") {
+            ServerMessage::Notice { notice } => break notice,
+            _ => continue,
+        }
+    };
+    assert_eq!(event.request, id);
+    assert_eq!(event.action, "disclose_account_data");
+    let event = serde_json::to_value(&event).unwrap();
+    assert_eq!(verify_notice(&insiders, &event).await, "oversight.opening");
+    let notices = insiders.notices(&token).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["ledger_index"], event["ledger_index"]);
+    assert_eq!(notices[0]["reasons"], "Court order 123");
+    let tags = insiders.tags().await;
+    assert_eq!(count(&tags, "oversight.opening"), 1, "{tags:?}");
+    assert_eq!(count(&tags, "oversight.notice"), 1, "{tags:?}");
+    let state = tempfile::tempdir().unwrap();
+    let (ok, out, err) = insiders.audit(&state.path().join("audit.json")).await;
+    assert!(ok, "audit failed: {out} {err}");
+}
+
+#[tokio::test]
+async fn an_appeal_is_decided_only_by_reviewers_outside_the_order_and_an_overturning_is_noticed() {
+    let insiders = Insiders::start().await;
+    let (api, token, meeting) = insiders.host_with_meeting("hostess").await;
+    let mut ws = insiders.signed_in(&token).await;
+    let id = insiders
+        .request("alice", "end_meeting", meeting.as_str(), "DE", &[])
+        .await;
+    assert!(insiders.approve("bob", &id).await.0);
+    assert!(insiders.approve("carol", &id).await.0);
+    // The host is told over the socket, with a proof.
+    let event = ws
+        .recv_until("notice", |m| match m {
+            ServerMessage::Notice { notice } => Some(notice.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(event.request, id);
+    let event = serde_json::to_value(&event).unwrap();
+    assert_eq!(
+        verify_notice(&insiders, &event).await,
+        "oversight.execution"
+    );
+
+    // Only the signed-in host may appeal, once, within 8000 bytes.
+    assert_eq!(insiders.appeal(None, &id, "no").await.0, 401);
+    let (_, stranger) = insiders.user("stranger").await;
+    let (status, body) = insiders.appeal(Some(&stranger), &id, "not mine").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, body) = insiders.appeal(Some(&token), &id, &"x".repeat(8001)).await;
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = insiders
+        .appeal(Some(&token), &id, "The meeting was a lawful assembly")
+        .await;
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"pending\""), "{body}");
+    let (status, body) = insiders.appeal(Some(&token), &id, "again").await;
+    assert_eq!(status, 403, "{body}");
+
+    let reviewer = |staff: &str| format!("{staff}={}", insiders.key(staff).display());
+    // Carol approved the order and Alice requested it: neither may review
+    // it. Each attempt is refused and logged.
+    let refusals = count(&insiders.tags().await, "oversight.refusal");
+    for party in ["carol", "alice"] {
+        let (ok, _, err) = insiders
+            .admin(
+                "dave",
+                &[
+                    "appeal-decide",
+                    &id,
+                    "--decision",
+                    "overturn",
+                    "--reason",
+                    "No order",
+                    "--reviewer",
+                    &reviewer(party),
+                ],
+            )
+            .await;
+        assert!(!ok && err.contains("reviewer_not_independent"), "{err}");
+    }
+    let tags = insiders.tags().await;
+    assert_eq!(count(&tags, "oversight.appeal_decision"), 0);
+    assert_eq!(count(&tags, "oversight.refusal"), refusals + 2, "{tags:?}");
+    // A decision call without a staff signature is refused before anything.
+    let unsigned = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v1/staff/appeals/{id}/decision",
+            insiders.base
+        ))
+        .bearer_auth(&token)
+        .body(vec![0u8; 8])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+
+    // Dave (US) and Erin (CN) took no part: they overturn it.
+    let (ok, out, err) = insiders
+        .admin(
+            "dave",
+            &[
+                "appeal-decide",
+                &id,
+                "--decision",
+                "overturn",
+                "--reason",
+                "The court order did not cover this meeting",
+                "--reviewer",
+                &reviewer("erin"),
+            ],
+        )
+        .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("\"overturned\""), "{out}");
+    let tags = insiders.tags().await;
+    assert_eq!(count(&tags, "oversight.appeal"), 1, "{tags:?}");
+    assert_eq!(count(&tags, "oversight.appeal_decision"), 1, "{tags:?}");
+    let decided = ws
+        .recv_until("decided notice", |m| match m {
+            ServerMessage::Notice { notice } if notice.appeal.is_some() => Some(notice.clone()),
+            _ => None,
+        })
+        .await
+        .unwrap();
+    let appeal = decided.appeal.unwrap();
+    assert_eq!(appeal.state, "overturned");
+    assert!(appeal.effect.unwrap().contains("nothing to undo"));
+    let notices = insiders.notices(&token).await;
+    assert_eq!(notices[0]["appeal"]["state"], "overturned");
+    assert!(api.meeting(&meeting).await.unwrap().ended_at.is_some());
+}
+
+#[tokio::test]
+async fn a_restarted_server_keeps_pending_requests_sealed_disclosures_and_notices() {
+    let mut insiders = Insiders::start().await;
+    let (_, token, meeting) = insiders.host_with_meeting("hostess").await;
+    let (subject, _) = insiders.user("subject").await;
+    let id = insiders
+        .request("alice", "end_meeting", meeting.as_str(), "DE", &[])
+        .await;
+    assert!(insiders.approve("bob", &id).await.0);
+    let sealed = insiders
+        .request(
+            "alice",
+            "disclose_account_data",
+            subject.as_str(),
+            "DE",
+            &[
+                "--field",
+                "created_at",
+                "--recipient",
+                "Court 1",
+                "--notice-delay-secs",
+                "30",
+            ],
+        )
+        .await;
+
+    insiders.restart().await;
+    let (ok, listed, err) = insiders.admin("carol", &["list"]).await;
+    assert!(ok, "{err}");
+    assert!(listed.contains(&id) && listed.contains(&sealed), "{listed}");
+    let (ok, out, err) = insiders.approve("carol", &id).await;
+    assert!(ok && out.contains("\"executed\""), "{out} {err}");
+    assert!(insiders.approve("bob", &sealed).await.0);
+    let (ok, out, err) = insiders.approve("dave", &sealed).await;
+    assert!(ok && out.contains("\"executed\""), "{out} {err}");
+    assert_eq!(count(&insiders.tags().await, "oversight.commitment"), 1);
+    let before = insiders.notices(&token).await;
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    insiders.restart().await;
+    let after = insiders.notices(&token).await;
+    assert_eq!(after.len(), 1, "the notice was forgotten: {after:?}");
+    assert_eq!(after[0]["request"], before[0]["request"]);
+    assert_eq!(after[0]["ledger_index"], before[0]["ledger_index"]);
+    assert_eq!(
+        verify_notice(&insiders, &after[0]).await,
+        "oversight.execution"
+    );
+    let (ok, shown, err) = insiders.admin("dave", &["show", &sealed]).await;
+    assert!(ok && shown.contains("\"executed\""), "{shown} {err}");
+    let (ok, _, err) = insiders.admin("alice", &["disclosure", &sealed]).await;
+    assert!(ok, "{err}");
+}
+
+#[tokio::test]
+async fn an_overturned_suspension_reinstates_the_account_that_appealed_it() {
+    let insiders = Insiders::start_with(false).await;
+    let (suspect, token) = insiders.user("suspect").await;
+    let api = client::Api::new(&insiders.base);
+    let id = insiders
+        .request("alice", "suspend_account", suspect.as_str(), "DE", &[])
+        .await;
+    assert!(insiders.approve("bob", &id).await.0);
+    assert!(insiders.approve("carol", &id).await.0);
+    // Suspended: the token no longer works for anything else...
+    assert!(api
+        .create_meeting(&token, &NewMeeting::default())
+        .await
+        .is_err());
+    // ...but it still reads the notice and appeals.
+    let notices = insiders.notices(&token).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0]["action"], "suspend_account");
+    let anonymous = reqwest::get(format!("{}/api/v1/notices", insiders.base))
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let (status, body) = insiders
+        .appeal(Some(&token), &id, "I never wrote that")
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let reviewer = format!("erin={}", insiders.key("erin").display());
+    let (ok, out, err) = insiders
+        .admin(
+            "dave",
+            &[
+                "appeal-decide",
+                &id,
+                "--decision",
+                "overturn",
+                "--reason",
+                "The messages were someone else's",
+                "--reviewer",
+                &reviewer,
+            ],
+        )
+        .await;
+    assert!(ok, "{err}");
+    assert!(out.contains("the account was reinstated"), "{out}");
+    api.create_meeting(&token, &NewMeeting::default())
+        .await
+        .expect("the reinstated account works again");
+}
+
+// Evidence.
+
+/// Logs the Ed25519 key made from `seed` as the token's account's identity key, so the
+/// account can take part in a meeting's MLS group.
+async fn register_identity_key(base: &str, token: &str, seed: u8) {
+    use ed25519_dalek::Signer as _;
+    let http = reqwest::Client::new();
+    let me: proto::rest::Account = http
+        .get(format!("{base}/api/v1/accounts/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[seed; 32]);
+    let public = key.verifying_key().to_bytes();
+    let mut signed = server::api::accounts::IDENTITY_KEY_CONTEXT.to_vec();
+    signed.extend_from_slice(me.id.as_str().as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(&public);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let response = http
+        .put(format!("{base}/api/v1/accounts/me/identity-key"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "public_key": b64.encode(public),
+            "signature": b64.encode(key.sign(&signed).to_bytes()),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+}
+
+/// A native participant signed in as the token's account, signing with the seed's key.
+async fn join_as(
+    base: &str,
+    meeting: &proto::ids::MeetingId,
+    token: &str,
+    seed: u8,
+) -> client::Participant {
+    let mut config = client::ParticipantConfig::guest(base, meeting.clone(), "member");
+    config.identity = client::Identity::Token(token.to_owned());
+    config.identity_key = Some(std::sync::Arc::new(
+        e2ee::identity::IdentityKeyPair::from_secret([seed; 32]),
+    ));
+    config.media.publish = vec![proto::signaling::MediaSource::Audio];
+    client::Participant::join(config).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_6_verified_evidence_against_a_participant_cannot_suspend_the_host() {
+    let insiders = Insiders::start().await;
+    let (host_account, host_token) = insiders.user("hostess").await;
+    let (xavier_account, xavier_token) = insiders.user("xavier").await;
+    let meeting = client::Api::new(&insiders.base)
+        .create_meeting(
+            &host_token,
+            &NewMeeting {
+                lobby: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    register_identity_key(&insiders.base, &host_token, 1).await;
+    register_identity_key(&insiders.base, &xavier_token, 2).await;
+    let host = join_as(&insiders.base, &meeting, &host_token, 1).await;
+    let xavier = join_as(&insiders.base, &meeting, &xavier_token, 2).await;
+    // Xavier writes something abusive; the host's client receives it franked.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while host.report().await.unwrap().mls_roster.len() < 2
+        || xavier.report().await.unwrap().mls_roster.len() < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "no group of two");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    xavier.send_chat("a threat against the host").await.unwrap();
+    let opening = loop {
+        let report = host.report().await.unwrap();
+        if let Some(chat) = report.chats.first() {
+            break chat.opening.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no chat arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let file = insiders.keys.path().join("report.json");
+    std::fs::write(&file, serde_json::to_vec(&opening).unwrap()).unwrap();
+    let franked = file.to_str().unwrap();
+
+    // The insider points the verified evidence about Xavier at the host: refused, logged.
+    let refusals = count(&insiders.tags().await, "oversight.refusal");
+    let subject = format!("--subject={}", host_account.as_str());
+    let (ok, _, err) = insiders
+        .admin(
+            "alice",
+            &[
+                "request",
+                "suspend_account",
+                &subject,
+                "--region",
+                "DE",
+                "--reason",
+                "abuse",
+                "--franked",
+                franked,
+            ],
+        )
+        .await;
+    assert!(!ok, "evidence about another account grounded a suspension");
+    assert!(err.contains("evidence_about_other"), "{err}");
+    let tags = insiders.tags().await;
+    assert_eq!(count(&tags, "oversight.refusal"), refusals + 1, "{tags:?}");
+
+    // A forged opening is not evidence at all.
+    let mut forged = opening.clone();
+    forged.sender_account_id = host_account.as_str().to_owned();
+    let forged_file = insiders.keys.path().join("forged.json");
+    std::fs::write(&forged_file, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let (ok, _, err) = insiders
+        .admin(
+            "alice",
+            &[
+                "request",
+                "suspend_account",
+                &subject,
+                "--region",
+                "DE",
+                "--reason",
+                "abuse",
+                "--franked",
+                forged_file.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert!(!ok, "a forged opening was taken as evidence");
+    assert!(err.contains("does not verify"), "{err}");
+
+    // The same evidence against its sender grounds the suspension, with a quorum.
+    let id = insiders
+        .request(
+            "alice",
+            "suspend_account",
+            xavier_account.as_str(),
+            "DE",
+            &["--franked", franked],
+        )
+        .await;
+    assert!(insiders.approve("bob", &id).await.0);
+    let (ok, out, err) = insiders.approve("carol", &id).await;
+    assert!(ok, "{err}");
+    assert!(out.contains("\"executed\""), "{out}");
+    assert_eq!(count(&insiders.tags().await, "oversight.execution"), 1);
+    for p in [host, xavier] {
+        let _ = p.leave().await;
+    }
+}
+
+// User reports.
+
+/// Reports `subject` as `token`'s account; gives the status and the JSON answer.
+async fn report(
+    base: &str,
+    token: &str,
+    subject: &proto::ids::AccountId,
+    meeting: Option<&proto::ids::MeetingId>,
+) -> (u16, Option<String>, serde_json::Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/v1/reports"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "subject_account_id": subject.as_str(),
+            "meeting_id": meeting.map(|m| m.as_str()),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, retry, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn scenario_10_fifty_fresh_accounts_reporting_a_host_act_on_nothing_and_get_flagged() {
+    let insiders = Insiders::start().await;
+    let (host, host_token) = insiders.user("brigaded").await;
+    let api = client::Api::new(&insiders.base);
+    let meeting = api
+        .create_meeting(&host_token, &NewMeeting::default())
+        .await
+        .unwrap()
+        .id;
+    let second = api
+        .create_meeting(&host_token, &NewMeeting::default())
+        .await
+        .unwrap()
+        .id;
+    let tags_before = insiders.tags().await;
+    let mut reporters = Vec::new();
+    for i in 0..50 {
+        reporters.push(insiders.user(&format!("fresh{i:02}")).await);
+    }
+    // Without a session, no report.
+    let anonymous = reqwest::Client::new()
+        .post(format!("{}/api/v1/reports", insiders.base))
+        .json(&serde_json::json!({ "subject_account_id": host.as_str() }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // The brigade: the meeting's limit answers 429 with Retry-After, naming the limit.
+    let mut accepted = Vec::new();
+    for (account, token) in &reporters {
+        let (status, retry, body) = report(&insiders.base, token, &host, Some(&meeting)).await;
+        match status {
+            202 => {
+                assert!(
+                    body["weight"].as_u64().unwrap() < 10,
+                    "a fresh account weighs little: {body}"
+                );
+                accepted.push((account.clone(), token.clone()));
+            }
+            429 => {
+                assert!(retry.is_some(), "429 without Retry-After");
+                assert!(
+                    body["message"].as_str().unwrap().contains("meeting"),
+                    "{body}"
+                );
+            }
+            other => panic!("report answered {other}: {body}"),
+        }
+    }
+    assert_eq!(
+        accepted.len(),
+        10,
+        "the meeting's limit is 10 reports an hour"
+    );
+
+    // Reports never act: nothing about the host reached the log.
+    let tags = insiders.tags().await;
+    assert_eq!(
+        tags.len(),
+        tags_before.len(),
+        "reports wrote to the log: {tags:?}"
+    );
+
+    // Staff review: one light item; found unfounded twice, its reporters are flagged.
+    for round in 0..2 {
+        let (ok, out, err) = insiders.admin("carol", &["reports"]).await;
+        assert!(ok, "{err}");
+        let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let item = &listing["items"][0];
+        assert_eq!(item["subject"], host.as_str(), "{listing}");
+        assert_eq!(item["reports"].as_array().unwrap().len(), 10, "{listing}");
+        assert!(item["weight"].as_u64().unwrap() < 100, "{listing}");
+        let id = item["id"].as_u64().unwrap().to_string();
+        let (ok, _, err) = insiders
+            .admin("carol", &["resolve-report", &id, "--verdict", "unfounded"])
+            .await;
+        assert!(ok, "{err}");
+        if round == 0 {
+            // The same ten report again, from the second meeting.
+            for (_, token) in &accepted {
+                let (status, _, body) = report(&insiders.base, token, &host, Some(&second)).await;
+                assert_eq!(status, 202, "{body}");
+            }
+        }
+    }
+    let (ok, out, err) = insiders.admin("carol", &["reports"]).await;
+    assert!(ok, "{err}");
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let flagged: Vec<&str> = listing["flagged_reporters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for (account, _) in &accepted {
+        assert!(
+            flagged.contains(&account.as_str()),
+            "{account} not flagged: {listing}"
+        );
+    }
+    // A flagged reporter's next report weighs nothing and shows the flag.
+    let (account, token) = &accepted[0];
+    let (status, _, body) = report(&insiders.base, token, &host, None).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["weight"], 0, "{body}");
+    let (_, out, _) = insiders.admin("carol", &["reports"]).await;
+    let listing: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        listing["items"][0]["reports"][0]["reporter"],
+        account.as_str()
+    );
+    assert_eq!(
+        listing["items"][0]["reports"][0]["reporter_flagged"], true,
+        "{listing}"
+    );
+    assert_eq!(insiders.tags().await.len(), tags_before.len());
 }

@@ -19,6 +19,8 @@
 //! - notices, one appeal per notice and its decision by independent
 //!   reviewers, and delayed disclosures ([`Notice`], [`AppealDecision`],
 //!   [`Oversight::poll_due`]);
+//! - [`Oversight::resume`]: the core rebuilt from its own ledger entries
+//!   after a restart, every signature and certificate checked again;
 //! - the staff API's request signatures ([`StaffAuthorization`],
 //!   [`ReplayGuard`]);
 //! - [`ReportDesk`]: user reports that are rate-limited, weighted by account
@@ -123,8 +125,8 @@ pub use evidence::{
 pub use governance::{Governance, ReplayError};
 pub use jurisdiction::{Jurisdiction, JurisdictionError, Region};
 pub use machine::{
-    AppealOutcome, Approved, DueDisclosure, ExecutionOrder, Logged, Oversight, Progress,
-    RequestState, Requested,
+    AppealOutcome, AppealStatus, Approved, DueDisclosure, ExecutionOrder, Logged, Oversight,
+    Progress, RequestState, Requested, ResumeError,
 };
 pub use notice::{Appeal, AppealDecision, Notice, NoticeSubject, MAX_APPEAL_LEN};
 pub use policy::{

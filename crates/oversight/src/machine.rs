@@ -14,11 +14,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use proto::ids::AccountId;
+use proto::ids::{AccountId, MeetingId};
 
 use crate::config::Genesis;
 use crate::entry::{refusal_text, Cause, FiledRequest, OversightEntry, Refusal, StaffChange, Step};
 use crate::evidence::VerifiedReport;
+use crate::governance::{Governance, ReplayError};
 use crate::notice::{Appeal, AppealDecision, Notice, NoticeSubject, MAX_APPEAL_LEN};
 use crate::policy::{ActionKind, Policy};
 use crate::quorum::{
@@ -256,7 +257,21 @@ struct Executed {
 enum AppealState {
     None,
     Filed,
-    Decided,
+    Decided { upheld: bool, reasons: String },
+}
+
+/// Where the appeal of an executed request stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AppealStatus {
+    /// Filed, not decided yet.
+    Pending,
+    /// Decided by the reviewers.
+    Decided {
+        /// `true`: the action stands.
+        upheld: bool,
+        /// The reviewers' reasons.
+        reasons: String,
+    },
 }
 
 /// The oversight core: staff, policy and every request, in plain state.
@@ -267,6 +282,7 @@ pub struct Oversight {
     pending: BTreeMap<RequestHash, Requested>,
     closed: BTreeMap<RequestHash, Closed>,
     due: BTreeSet<(u64, RequestHash)>,
+    notices: Vec<Notice>,
 }
 
 impl Oversight {
@@ -297,8 +313,71 @@ impl Oversight {
             pending: BTreeMap::new(),
             closed: BTreeMap::new(),
             due: BTreeSet::new(),
+            notices: Vec::new(),
         };
         (oversight, entries)
+    }
+
+    /// Rebuilds the core from its own ledger entries (with their ledger
+    /// indexes, in log order), so that a restarted server forgets nothing:
+    /// pending requests with their approvals, executed requests with their
+    /// notices and appeals, and delayed disclosures not yet opened.
+    ///
+    /// Every signature is checked again against the staff of its time, and
+    /// every certificate against the staff and policy of its time; an entry
+    /// that does not follow from the ones before it stops the replay. A
+    /// sealed request's body is not in the public log: `sealed` holds the
+    /// server's private copies by hash.
+    pub fn resume<I>(
+        entries: I,
+        sealed: &BTreeMap<RequestHash, SignedRequest>,
+    ) -> Result<Oversight, ResumeError>
+    where
+        I: IntoIterator<Item = (u64, OversightEntry)>,
+    {
+        let mut replay = Replay {
+            governance: Governance::new(),
+            sealed,
+            pending: BTreeMap::new(),
+            closed: BTreeMap::new(),
+            due: BTreeSet::new(),
+            notices: Vec::new(),
+        };
+        for (index, entry) in entries {
+            replay.apply(index, entry)?;
+        }
+        Ok(Oversight {
+            staff: replay.governance.staff().clone(),
+            policy: replay
+                .governance
+                .policy()
+                .map_err(ResumeError::Incomplete)?,
+            pending: replay.pending,
+            closed: replay.closed,
+            due: replay.due,
+            notices: replay.notices,
+        })
+    }
+
+    /// Where the appeal of an executed request stands; `None` if there is
+    /// none (or no such execution).
+    pub fn appeal_status(&self, request: &RequestHash) -> Option<AppealStatus> {
+        let ClosedState::Executed(executed) = &self.closed.get(request)?.state else {
+            return None;
+        };
+        match &executed.appeal {
+            AppealState::None => None,
+            AppealState::Filed => Some(AppealStatus::Pending),
+            AppealState::Decided { upheld, reasons } => Some(AppealStatus::Decided {
+                upheld: *upheld,
+                reasons: reasons.clone(),
+            }),
+        }
+    }
+
+    /// Every notice issued, in order.
+    pub fn notices(&self) -> &[Notice] {
+        &self.notices
     }
 
     /// The current staff.
@@ -717,6 +796,7 @@ impl Oversight {
             ledger_index,
             issued_at: now,
         };
+        self.notices.push(notice.clone());
         Logged {
             entries: vec![OversightEntry::Notice(notice.clone())],
             outcome: Ok(notice),
@@ -733,6 +813,43 @@ impl Oversight {
         statement: &str,
         now: u64,
     ) -> Logged<Appeal> {
+        self.file_appeal(
+            request,
+            appellant,
+            |action| action.account() == Some(appellant),
+            statement,
+            now,
+        )
+    }
+
+    /// The host's one appeal against an order that ended their meeting. The
+    /// caller has authenticated `host` and checked that it hosts `meeting`
+    /// (the core does not know hosts). Refused appeals are not logged.
+    pub fn appeal_as_host(
+        &mut self,
+        request: RequestHash,
+        host: &AccountId,
+        meeting: &MeetingId,
+        statement: &str,
+        now: u64,
+    ) -> Logged<Appeal> {
+        self.file_appeal(
+            request,
+            host,
+            |action| matches!(action, Action::EndMeeting { meeting: ended } if ended == meeting),
+            statement,
+            now,
+        )
+    }
+
+    fn file_appeal(
+        &mut self,
+        request: RequestHash,
+        appellant: &AccountId,
+        is_subject: impl FnOnce(&Action) -> bool,
+        statement: &str,
+        now: u64,
+    ) -> Logged<Appeal> {
         let refuse = |reason: &str| {
             Logged::unlogged(Violation::Appeal {
                 reason: reason.into(),
@@ -745,8 +862,10 @@ impl Oversight {
         else {
             return refuse("no executed request with this hash");
         };
-        if executed.certificate.request().action.account() != Some(appellant) {
-            return refuse("only the account an action was against may appeal it");
+        if !is_subject(&executed.certificate.request().action) {
+            return refuse(
+                "only the subject of an action (or the host of an ended meeting) may appeal it",
+            );
         }
         if !executed.notice_issued {
             return refuse("the notice has not been issued yet");
@@ -859,7 +978,10 @@ impl Oversight {
                 outcome: Err(violation),
             };
         }
-        executed.appeal = AppealState::Decided;
+        executed.appeal = AppealState::Decided {
+            upheld: decision.upheld,
+            reasons: decision.reasons.clone(),
+        };
         let outcome = AppealOutcome {
             request: hash,
             action: request.action.clone(),
@@ -1059,6 +1181,329 @@ impl Oversight {
         };
         check_governable(&staff, &policy)?;
         Ok(Some((staff, policy, vec![entry])))
+    }
+}
+
+/// Why the ledger's oversight entries do not rebuild the core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResumeError {
+    /// A staff or policy entry does not apply to the staff and policy before it.
+    #[error("ledger entry {index}: {source}")]
+    Governance {
+        /// The entry's ledger index.
+        index: u64,
+        /// Why it does not apply.
+        source: ReplayError,
+    },
+    /// The entries never give every action a policy.
+    #[error("the oversight entries do not make a complete policy: {0}")]
+    Incomplete(ReplayError),
+    /// A signed request, approval, veto or appeal decision whose signature
+    /// does not verify against the staff of its time.
+    #[error("ledger entry {index}: the signature of {staff} does not verify")]
+    BadSignature {
+        /// The entry's ledger index.
+        index: u64,
+        /// Whose signature.
+        staff: StaffId,
+    },
+    /// A sealed request whose private copy is missing or is another request.
+    #[error("ledger entry {index}: no stored copy of sealed request {request}")]
+    SealedMissing {
+        /// The entry's ledger index.
+        index: u64,
+        /// The sealed request.
+        request: RequestHash,
+    },
+    /// A certificate that does not verify against the staff and policy of
+    /// its time, or a commitment that is not to the certificate the
+    /// replayed approvals make.
+    #[error("ledger entry {index}: the certificate of {request} does not verify ({violation})")]
+    Certificate {
+        /// The entry's ledger index.
+        index: u64,
+        /// The request.
+        request: RequestHash,
+        /// What is wrong.
+        violation: Violation,
+    },
+    /// An entry that cannot follow the ones before it (an approval of a
+    /// request never filed, a notice of a request never executed).
+    #[error("ledger entry {index}: {problem} ({request})")]
+    OutOfOrder {
+        /// The entry's ledger index.
+        index: u64,
+        /// The request concerned.
+        request: RequestHash,
+        /// What does not follow.
+        problem: &'static str,
+    },
+}
+
+/// The state [`Oversight::resume`] builds up entry by entry.
+struct Replay<'a> {
+    governance: Governance,
+    sealed: &'a BTreeMap<RequestHash, SignedRequest>,
+    pending: BTreeMap<RequestHash, Requested>,
+    closed: BTreeMap<RequestHash, Closed>,
+    due: BTreeSet<(u64, RequestHash)>,
+    notices: Vec<Notice>,
+}
+
+impl Replay<'_> {
+    fn apply(&mut self, index: u64, entry: OversightEntry) -> Result<(), ResumeError> {
+        let out_of_order = |request: RequestHash, problem: &'static str| ResumeError::OutOfOrder {
+            index,
+            request,
+            problem,
+        };
+        match entry {
+            OversightEntry::Staff { .. } | OversightEntry::Policy { .. } => self
+                .governance
+                .apply(&entry)
+                .map_err(|source| ResumeError::Governance { index, source })?,
+            OversightEntry::Request(filed) => {
+                let (signed, sealed) = match filed {
+                    FiledRequest::Open(signed) => (signed, false),
+                    FiledRequest::Sealed { request, .. } => {
+                        let signed = self
+                            .sealed
+                            .get(&request)
+                            .filter(|signed| signed.hash() == request)
+                            .ok_or(ResumeError::SealedMissing { index, request })?;
+                        (signed.clone(), true)
+                    }
+                };
+                let request = signed.request();
+                let signer = self.governance.staff().member(&request.requester);
+                if !signer.is_some_and(|member| signed.verify(member)) {
+                    return Err(ResumeError::BadSignature {
+                        index,
+                        staff: request.requester.clone(),
+                    });
+                }
+                let hash = signed.hash();
+                if self.pending.contains_key(&hash) || self.closed.contains_key(&hash) {
+                    return Err(out_of_order(hash, "a request filed twice"));
+                }
+                self.pending.insert(
+                    hash,
+                    Requested {
+                        signed,
+                        approvals: Vec::new(),
+                        sealed,
+                    },
+                );
+            }
+            OversightEntry::Approval(approval) => {
+                self.check_signer(index, &approval.staff, |member| approval.verify(member))?;
+                let pending = self.pending.get_mut(&approval.request).ok_or_else(|| {
+                    out_of_order(approval.request, "an approval of no pending request")
+                })?;
+                pending.approvals.push(approval);
+            }
+            OversightEntry::Veto(veto) => {
+                self.check_signer(index, &veto.staff, |member| veto.verify(member))?;
+                self.close(veto.request, ClosedState::Vetoed)
+                    .ok_or_else(|| out_of_order(veto.request, "a veto of no pending request"))?;
+            }
+            // A refused filing follows its request entry, and a request that
+            // stopped passing is refused at execution: both close it. Other
+            // refusals leave the request as it was.
+            OversightEntry::Refusal(refusal) => {
+                if matches!(refusal.step, Step::File | Step::Execute) {
+                    self.close(refusal.request, ClosedState::Refused)
+                        .ok_or_else(|| {
+                            out_of_order(
+                                refusal.request,
+                                "a refused filing or execution of no pending request",
+                            )
+                        })?;
+                }
+            }
+            OversightEntry::Expiry { request, .. } => {
+                self.close(request, ClosedState::Expired)
+                    .ok_or_else(|| out_of_order(request, "an expiry of no pending request"))?;
+            }
+            OversightEntry::Execution(certificate) => {
+                let hash = certificate.hash();
+                self.check_certificate(index, &certificate)?;
+                if self.pending.get(&hash).is_none_or(|pending| pending.sealed) {
+                    return Err(out_of_order(
+                        hash,
+                        "an execution of no open pending request",
+                    ));
+                }
+                self.executed(hash, certificate, None);
+            }
+            OversightEntry::Commitment {
+                request: hash,
+                commitment,
+                executed_at,
+                due_at,
+            } => {
+                let pending = self
+                    .pending
+                    .get(&hash)
+                    .filter(|pending| pending.sealed)
+                    .ok_or_else(|| {
+                        out_of_order(hash, "a commitment of no sealed pending request")
+                    })?;
+                let policy = self.governance.policy().map_err(ResumeError::Incomplete)?;
+                // The same check on the same approvals under the same staff
+                // and policy as at execution: the same certificate.
+                let certificate = check_quorum(
+                    &pending.signed,
+                    &pending.approvals,
+                    self.governance.staff(),
+                    &policy,
+                    executed_at,
+                )
+                .map(QuorumReached::into_certificate)
+                .and_then(|certificate| {
+                    if certificate.commitment() == commitment {
+                        Ok(certificate)
+                    } else {
+                        Err(Violation::NotApplicable {
+                            reason:
+                                "the commitment is not to the certificate of the logged approvals"
+                                    .into(),
+                        })
+                    }
+                })
+                .map_err(|violation| ResumeError::Certificate {
+                    index,
+                    request: hash,
+                    violation,
+                })?;
+                self.due.insert((due_at, hash));
+                self.executed(hash, certificate, Some(due_at));
+            }
+            OversightEntry::Opening(certificate) => {
+                let hash = certificate.hash();
+                let executed = self
+                    .executed_mut(&hash)
+                    .filter(|executed| executed.sealed_until.is_some())
+                    .ok_or_else(|| out_of_order(hash, "an opening of no sealed execution"))?;
+                if executed.certificate.commitment() != certificate.commitment() {
+                    return Err(ResumeError::Certificate {
+                        index,
+                        request: hash,
+                        violation: Violation::NotApplicable {
+                            reason: "the opening is not what was committed to".into(),
+                        },
+                    });
+                }
+                executed.sealed_until = None;
+                self.due.retain(|(_, due)| *due != hash);
+            }
+            OversightEntry::Notice(notice) => {
+                let executed = self
+                    .executed_mut(&notice.request)
+                    .filter(|executed| executed.sealed_until.is_none() && !executed.notice_issued)
+                    .ok_or_else(|| {
+                        out_of_order(notice.request, "a notice of no open execution without one")
+                    })?;
+                executed.notice_issued = true;
+                self.notices.push(notice);
+            }
+            OversightEntry::Appeal(appeal) => {
+                let executed = self
+                    .executed_mut(&appeal.request)
+                    .filter(|executed| {
+                        executed.notice_issued && matches!(executed.appeal, AppealState::None)
+                    })
+                    .ok_or_else(|| {
+                        out_of_order(
+                            appeal.request,
+                            "an appeal without a notice, or a second one",
+                        )
+                    })?;
+                executed.appeal = AppealState::Filed;
+            }
+            OversightEntry::AppealDecision(decision) => {
+                for (staff, signature) in &decision.signatures {
+                    self.check_signer(index, staff, |member| decision.verify(member, signature))?;
+                }
+                let executed = self
+                    .executed_mut(&decision.request)
+                    .filter(|executed| matches!(executed.appeal, AppealState::Filed))
+                    .ok_or_else(|| {
+                        out_of_order(decision.request, "a decision on no undecided appeal")
+                    })?;
+                executed.appeal = AppealState::Decided {
+                    upheld: decision.upheld,
+                    reasons: decision.reasons,
+                };
+            }
+        }
+        Ok(())
+    }
+
+    fn check_signer(
+        &self,
+        index: u64,
+        staff: &StaffId,
+        verify: impl FnOnce(&crate::staff::StaffMember) -> bool,
+    ) -> Result<(), ResumeError> {
+        match self.governance.staff().member(staff) {
+            Some(member) if verify(member) => Ok(()),
+            _ => Err(ResumeError::BadSignature {
+                index,
+                staff: staff.clone(),
+            }),
+        }
+    }
+
+    fn check_certificate(
+        &self,
+        index: u64,
+        certificate: &QuorumCertificate,
+    ) -> Result<(), ResumeError> {
+        let policy = self.governance.policy().map_err(ResumeError::Incomplete)?;
+        certificate
+            .verify(self.governance.staff(), &policy)
+            .map_err(|violation| ResumeError::Certificate {
+                index,
+                request: certificate.hash(),
+                violation,
+            })
+    }
+
+    /// Moves a pending request to `state`; `None` if it is not pending.
+    fn close(&mut self, hash: RequestHash, state: ClosedState) -> Option<()> {
+        let pending = self.pending.remove(&hash)?;
+        self.closed.insert(
+            hash,
+            Closed {
+                signed: pending.signed,
+                state,
+            },
+        );
+        Some(())
+    }
+
+    fn executed(
+        &mut self,
+        hash: RequestHash,
+        certificate: QuorumCertificate,
+        sealed_until: Option<u64>,
+    ) {
+        let executed = Executed {
+            certificate,
+            sealed_until,
+            notice_issued: false,
+            appeal: AppealState::None,
+        };
+        self.close(hash, ClosedState::Executed(Box::new(executed)));
+    }
+
+    fn executed_mut(&mut self, hash: &RequestHash) -> Option<&mut Executed> {
+        match &mut self.closed.get_mut(hash)?.state {
+            ClosedState::Executed(executed) => Some(executed),
+            _ => None,
+        }
     }
 }
 

@@ -237,6 +237,53 @@ async fn staff_calls_without_a_valid_signature_are_refused_with_401() {
 }
 
 #[tokio::test]
+async fn every_staff_route_refuses_unsigned_and_impostor_calls_with_401() {
+    let (_staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let impostor = Staff::new().0;
+    let id = "ab".repeat(32);
+    let routes = [
+        ("GET", "/api/v1/staff/requests".to_owned()),
+        ("POST", "/api/v1/staff/requests".to_owned()),
+        ("GET", format!("/api/v1/staff/requests/{id}")),
+        ("POST", format!("/api/v1/staff/requests/{id}/approvals")),
+        ("POST", format!("/api/v1/staff/requests/{id}/vetoes")),
+        ("GET", format!("/api/v1/staff/requests/{id}/disclosure")),
+        ("POST", format!("/api/v1/staff/appeals/{id}/decision")),
+        ("POST", "/api/v1/staff/evidence".to_owned()),
+        ("GET", "/api/v1/staff/reports".to_owned()),
+        ("POST", "/api/v1/staff/reports/1/resolution".to_owned()),
+    ];
+    for (method, path) in routes {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let body = b"{}".to_vec();
+        let unsigned = server
+            .http
+            .request(method.clone(), server.url(&path))
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(unsigned.status(), 401, "{method} {path} unsigned");
+        let header = impostor.header("alice", method.as_str(), &path, &body);
+        let forged = server
+            .http
+            .request(method.clone(), server.url(&path))
+            .header("authorization", header)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            forged.status(),
+            401,
+            "{method} {path} signed by an impostor"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_genesis_is_the_ledgers_first_entries() {
     let (_staff, config) = Staff::new();
     let server = start_with_oversight(config).await;

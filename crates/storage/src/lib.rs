@@ -13,7 +13,9 @@
 //!   updates or deletes a key record;
 //! - the transparency log's tables (`ledger_entries`, `ledger_checkpoints`)
 //!   are append-only: no method updates or deletes their rows, and database
-//!   triggers refuse UPDATE and DELETE on both backends.
+//!   triggers refuse UPDATE and DELETE on both backends;
+//! - the private copy of an oversight request filed under a notice delay is
+//!   written once and never changed (`oversight_sealed_requests`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), storage::StoreError> {
@@ -26,6 +28,7 @@
 
 mod ledger;
 mod records;
+mod sealed;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -278,6 +281,24 @@ impl Store {
         let row = sqlx::query(
             "SELECT s.account_id FROM sessions s JOIN accounts a ON a.id = s.account_id \
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND a.suspended_at IS NULL",
+        )
+        .bind(&token_hash[..])
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| records::account_id(&r, "account_id"))
+            .transpose()
+    }
+
+    /// The account of an unexpired session even if it is suspended: only for
+    /// reading the notices of the action against it and appealing it.
+    pub async fn session_account_for_notices(
+        &self,
+        token_hash: &[u8; 32],
+        now: i64,
+    ) -> Result<Option<AccountId>, StoreError> {
+        let row = sqlx::query(
+            "SELECT account_id FROM sessions WHERE token_hash = $1 AND expires_at > $2",
         )
         .bind(&token_hash[..])
         .bind(now)

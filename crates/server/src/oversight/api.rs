@@ -26,70 +26,102 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/staff/requests",
             post(file_request).get(list_requests),
         )
+        .route("/api/v1/staff/evidence", post(hold_evidence))
+        .route("/api/v1/staff/reports", get(super::reports::review))
+        .route(
+            "/api/v1/staff/reports/{item}/resolution",
+            post(super::reports::resolve),
+        )
         .route("/api/v1/staff/requests/{id}", get(show_request))
         .route("/api/v1/staff/requests/{id}/approvals", post(approve))
         .route("/api/v1/staff/requests/{id}/vetoes", post(veto))
+        .route(
+            "/api/v1/staff/requests/{id}/disclosure",
+            get(super::disclosure::disclosure),
+        )
+        .route(
+            "/api/v1/staff/appeals/{id}/decision",
+            post(super::notices::decide),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(MAX_STAFF_BODY))
-        .route("/api/v1/notices", get(notices))
+        .route("/api/v1/notices", get(super::notices::list))
+        .route(
+            "/api/v1/notices/{id}/appeal",
+            post(super::notices::appeal).layer(axum::extract::DefaultBodyLimit::max(
+                super::notices::MAX_APPEAL_BODY,
+            )),
+        )
+        .route(
+            "/api/v1/reports",
+            post(super::reports::submit).layer(axum::extract::DefaultBodyLimit::max(
+                super::reports::MAX_REPORT_BODY,
+            )),
+        )
 }
 
-/// A notice to a user, with the proof that the order is in the log.
+/// A franked chat message the server verified, as a request cites it.
 #[derive(serde::Serialize)]
-struct NoticeView {
-    /// The request id.
-    request: String,
-    /// The action's name.
-    action: &'static str,
-    /// The statement of reasons.
-    reasons: String,
-    /// Where the execution entry is in the log.
-    ledger_index: u64,
-    /// Its inclusion proof in `checkpoint`, base64 hashes.
-    inclusion_proof: Vec<String>,
-    /// The signed checkpoint note.
-    checkpoint: String,
-    /// When the notice was issued.
-    issued_at: u64,
+struct HeldEvidence {
+    /// The account that sent the message: the only account this evidence is about.
+    sender_account_id: String,
+    /// The record's meeting digest, base64.
+    meeting_digest: String,
+    /// When the server relayed the message, Unix milliseconds.
+    sent_at_millis: u64,
+    /// The record's content digest, base64.
+    content_digest: String,
 }
 
-/// `GET /api/v1/notices`: notices about the signed-in account and about
-/// meetings it hosts.
-async fn notices(
+/// `POST /api/v1/staff/evidence` (staff-signed): a chat report's opening
+/// (`ChatReportOpening` JSON). The server checks the franking; a report that
+/// verifies is held for an hour for a request to cite, and the answer is the
+/// evidence record to put in it. Anything else is refused: it is not
+/// verified evidence.
+async fn hold_evidence(
     State(state): State<AppState>,
-    caller: crate::auth::Caller,
-) -> Result<ApiJson<Vec<NoticeView>>, ApiError> {
-    let Some(desk) = state.oversight.clone() else {
-        return Ok(ApiJson(Vec::new()));
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, ApiJson<HeldEvidence>), ApiError> {
+    let (desk, _who) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let opening: proto::rest::ChatReportOpening = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::invalid("malformed", format!("the opening is not valid: {e}")))?;
+    let report = crate::franking::parse_opening(&opening)?;
+    let evidence = state.franking.verify(report).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unverified",
+            format!("the report does not verify, so it is not evidence: {e}"),
+        )
+    })?;
+    let report = oversight::VerifiedReport::new(evidence).map_err(|e| {
+        ApiError::invalid("unverified", format!("not evidence about an account: {e}"))
+    })?;
+    let record = desk
+        .hold_evidence(report, crate::unix_now_secs())
+        .await
+        .map_err(refusal)?;
+    let oversight::EvidenceRecord::FrankedMessage {
+        sender,
+        meeting,
+        sent_at_millis,
+        content,
+    } = record
+    else {
+        return Err(ApiError::internal(
+            "a verified report made another kind of record",
+        ));
     };
-    let candidates = desk.notices(|_| true).await;
-    let mut views = Vec::new();
-    for notice in candidates {
-        let mine = match &notice.subject {
-            oversight::NoticeSubject::Account(account) => account == &caller.account,
-            oversight::NoticeSubject::Meeting(meeting) => state
-                .store
-                .meeting(meeting)
-                .await?
-                .is_some_and(|record| record.host == caller.account),
-        };
-        if !mine {
-            continue;
-        }
-        let proven = state
-            .ledger
-            .proven_entry(ledger::LeafIndex(notice.ledger_index))
-            .await?;
-        views.push(NoticeView {
-            request: notice.request.to_string(),
-            action: notice.action.name(),
-            reasons: notice.reasons,
-            ledger_index: notice.ledger_index,
-            inclusion_proof: proven.proof.iter().map(ledger::Hash::to_base64).collect(),
-            checkpoint: proven.checkpoint.note,
-            issued_at: notice.issued_at,
-        });
-    }
-    Ok(ApiJson(views))
+    Ok((
+        StatusCode::CREATED,
+        ApiJson(HeldEvidence {
+            sender_account_id: sender.to_string(),
+            meeting_digest: meeting.to_base64(),
+            sent_at_millis,
+            content_digest: content.to_base64(),
+        }),
+    ))
 }
 
 /// What filing answers.
@@ -210,7 +242,7 @@ async fn veto(
 }
 
 /// Checks the staff signature first; everything else comes after.
-async fn authenticate(
+pub(super) async fn authenticate(
     state: &AppState,
     method: &Method,
     uri: &Uri,
@@ -240,7 +272,7 @@ async fn authenticate(
     Ok((desk, who))
 }
 
-fn request_id(id: &str) -> Result<RequestHash, ApiError> {
+pub(super) fn request_id(id: &str) -> Result<RequestHash, ApiError> {
     id.parse().map_err(|_| {
         ApiError::invalid(
             "invalid_request_id",
@@ -249,7 +281,7 @@ fn request_id(id: &str) -> Result<RequestHash, ApiError> {
     })
 }
 
-fn refusal(error: OversightError) -> ApiError {
+pub(super) fn refusal(error: OversightError) -> ApiError {
     match error {
         OversightError::Malformed { .. } => ApiError::invalid("malformed", error.to_string()),
         OversightError::NotSigner { .. } => ApiError::forbidden(error.to_string()),
@@ -260,5 +292,6 @@ fn refusal(error: OversightError) -> ApiError {
         ),
         OversightError::UnknownRequest(_) => ApiError::not_found("request"),
         OversightError::Ledger(e) => ApiError::internal(e),
+        OversightError::Storage(e) => ApiError::from(e),
     }
 }

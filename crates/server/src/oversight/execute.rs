@@ -45,11 +45,13 @@ pub async fn execute(
             state.store.set_suspended(account, None).await?;
             Ok(())
         }
-        other => {
-            tracing::warn!(
-                action = other.kind().name(),
-                "this server does not carry out this oversight action yet (issue #5); the order is only logged"
-            );
+        // The disclosure is read from storage when its requester fetches it
+        // (`GET /api/v1/staff/requests/{id}/disclosure`); the account must
+        // exist for there to be anything to hand over.
+        Action::DiscloseAccountData { account, .. } => {
+            if state.store.account(account).await?.is_none() {
+                tracing::warn!("an executed disclosure names an account this server does not have");
+            }
             Ok(())
         }
     }

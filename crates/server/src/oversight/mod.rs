@@ -2,26 +2,37 @@
 //! its [`ReplayGuard`] behind one async lock, every step's ledger entries
 //! appended before its effect (issue #5).
 //!
-//! Start: if the ledger already holds oversight entries, the staff set and
-//! policy are rebuilt from them with [`Governance`] (the ledger wins over the
-//! TOML). Otherwise the `[oversight]` genesis from the configuration is
-//! appended. Requests pending at shutdown are not rebuilt: the core has no
-//! way to resume them, so they must be filed again (their earlier entries
-//! stay in the ledger).
+//! Start: if the ledger already holds oversight entries, the core is rebuilt
+//! from them with [`Oversight::resume`] (the ledger wins over the TOML):
+//! staff, policy, pending requests with their approvals, executed requests
+//! with their notices and appeals, and delayed disclosures not yet opened.
+//! A request filed under a notice delay is only a hash in the public log;
+//! its body is kept privately in storage before that entry is appended.
+//! Otherwise the `[oversight]` genesis from the configuration is appended.
+//!
+//! Notices are the core's, rebuilt from the `oversight.notice` entries; each
+//! new one is also pushed to its recipient's signaling connections
+//! ([`notices`]). A server task runs [`OversightService::tick`] every second
+//! to log expiries and open delayed disclosures at their deadline.
 
 pub mod api;
+pub mod disclosure;
 pub mod execute;
+pub mod notices;
+pub mod reports;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use ledger::{Entry, LeafIndex};
 use oversight::{
-    AuthError, AuthenticatedStaff, ExecutionOrder, FiledRequest, Genesis, Governance, Logged,
-    Notice, NoticeSubject, Oversight, OversightConfig, OversightEntry, ReplayGuard, RequestHash,
-    RequestState, SignedRequest, Violation,
+    AuthError, AuthenticatedStaff, EvidenceRecord, ExecutionOrder, FiledRequest, Logged, Oversight,
+    OversightConfig, OversightEntry, ReplayGuard, RequestHash, RequestState, SignedRequest,
+    VerifiedReport, Violation,
 };
 
 use crate::ledger::{Appended, LedgerError, LedgerService};
+use notices::NoticeEvent;
 
 /// How far a staff request's timestamp may be from the server clock.
 pub const STAFF_AUTH_WINDOW_SECS: u64 = 300;
@@ -35,17 +46,28 @@ pub struct OversightService(Arc<Inner>);
 
 struct Inner {
     ledger: LedgerService,
+    store: storage::Store,
     desk: tokio::sync::Mutex<Desk>,
+    /// New notices and appeal decisions, for the recipients' signaling
+    /// connections.
+    events: tokio::sync::broadcast::Sender<Arc<NoticeEvent>>,
+    /// Users' reports, for staff review; never a cause of action by themselves.
+    reports: tokio::sync::Mutex<oversight::ReportDesk>,
 }
 
 struct Desk {
     core: Oversight,
     guard: ReplayGuard,
-    /// Notices issued in this run, in order. Held in memory only: after a
-    /// restart they are still in the ledger (`oversight.notice`), but this
-    /// list starts empty (issue #5).
-    notices: Vec<Notice>,
+    /// Franked chat reports staff uploaded and the server verified, until a request
+    /// that cites them is filed (or they expire). In memory: they are personal data and
+    /// stay out of the public log until a request cites their digests.
+    evidence: Vec<(VerifiedReport, u64)>,
 }
+
+/// Most verified reports held for filing at once.
+pub const MAX_HELD_EVIDENCE: usize = 256;
+/// How long a verified report is held for a request to cite it.
+pub const EVIDENCE_HOLD_SECS: u64 = 3600;
 
 /// Why oversight could not start.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +87,12 @@ pub enum OversightStartError {
         /// What is wrong.
         problem: String,
     },
-    /// The stored staff and policy entries do not replay.
+    /// The stored oversight entries do not replay.
     #[error("the oversight entries in the ledger do not replay: {0}")]
-    Replay(#[from] oversight::ReplayError),
+    Resume(#[from] oversight::ResumeError),
+    /// The private copies of sealed requests cannot be read.
+    #[error("sealed oversight requests: {0}")]
+    Sealed(String),
 }
 
 /// Why a staff call failed.
@@ -99,6 +124,9 @@ pub enum OversightError {
     /// The ledger could not record the step; nothing was done.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StoreError),
 }
 
 /// One request, as the staff API shows it.
@@ -145,10 +173,10 @@ impl OversightService {
     /// the server then runs without a staff API.
     pub async fn open(
         ledger: LedgerService,
+        store: storage::Store,
         config: Option<&OversightConfig>,
     ) -> Result<Option<OversightService>, OversightStartError> {
-        let mut governance = Governance::new();
-        let mut found = false;
+        let mut entries = Vec::new();
         let size = ledger.checkpoint().size;
         let mut start = 0;
         while start < size {
@@ -166,24 +194,14 @@ impl OversightService {
                     continue;
                 }
                 let entry = OversightEntry::from_ledger(&entry).map_err(|e| bad(e.to_string()))?;
-                governance.apply(&entry)?;
-                found = true;
+                entries.push((row.index, entry));
             }
             if next <= start {
                 break;
             }
             start = next;
         }
-        let core = if found {
-            if config.is_some() {
-                tracing::info!("oversight staff and policy rebuilt from the ledger; the [oversight] genesis table is ignored");
-            }
-            let genesis = Genesis {
-                staff: governance.staff().clone(),
-                policy: governance.policy()?,
-            };
-            Oversight::genesis(genesis).0
-        } else {
+        let core = if entries.is_empty() {
             let Some(config) = config else {
                 return Ok(None);
             };
@@ -192,15 +210,43 @@ impl OversightService {
                 .append_many(entries.iter().map(|e| (e.to_ledger(), None)).collect())
                 .await?;
             core
+        } else {
+            if config.is_some() {
+                tracing::info!(
+                    "oversight rebuilt from the ledger; the [oversight] genesis table is ignored"
+                );
+            }
+            let mut sealed = BTreeMap::new();
+            let rows = store
+                .sealed_requests()
+                .await
+                .map_err(|e| OversightStartError::Sealed(e.to_string()))?;
+            for (id, bytes) in rows {
+                let signed = SignedRequest::decode(&bytes).map_err(|e| {
+                    OversightStartError::Sealed(format!("the copy of {id} does not decode: {e}"))
+                })?;
+                sealed.insert(signed.hash(), signed);
+            }
+            Oversight::resume(entries, &sealed)?
         };
-        tracing::info!(staff = core.staff().members().count(), "oversight ready");
+        tracing::info!(
+            staff = core.staff().members().count(),
+            pending = core.pending().count(),
+            "oversight ready"
+        );
+        let (events, _) = tokio::sync::broadcast::channel(notices::EVENT_QUEUE);
         Ok(Some(OversightService(Arc::new(Inner {
             ledger,
+            store,
             desk: tokio::sync::Mutex::new(Desk {
                 core,
                 guard: ReplayGuard::new(STAFF_AUTH_WINDOW_SECS),
-                notices: Vec::new(),
+                evidence: Vec::new(),
             }),
+            events,
+            reports: tokio::sync::Mutex::new(oversight::ReportDesk::new(
+                oversight::ReportDeskConfig::default(),
+            )),
         }))))
     }
 
@@ -230,9 +276,52 @@ impl OversightService {
             problem: e.to_string(),
         })?;
         same_signer(&who, &signed.request().requester.to_string())?;
+        let bytes = signed.encode();
         let mut desk = self.0.desk.lock().await;
-        let logged = desk.core.file(signed, Vec::new(), now);
+        // The verified reports this request cites; the core matches each franked item
+        // to one of them and refuses the request if one is missing.
+        let cited = &signed.request().evidence;
+        let (reports, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut desk.evidence)
+            .into_iter()
+            .filter(|(_, expires_at)| *expires_at > now)
+            .partition(|(report, _)| cited.contains(report.record()));
+        desk.evidence = kept;
+        let reports = reports.into_iter().map(|(report, _)| report).collect();
+        let logged = desk.core.file(signed, reports, now);
+        // A sealed request's body is kept privately before the ledger shows
+        // its hash, so that a restart can still execute and open it.
+        for entry in &logged.entries {
+            if let OversightEntry::Request(FiledRequest::Sealed { request, .. }) = entry {
+                self.0
+                    .store
+                    .store_sealed_request(&request.to_string(), &bytes, crate::unix_now())
+                    .await?;
+            }
+        }
         Ok(self.record(logged).await?.0?)
+    }
+
+    /// Holds a franked report the server verified, for a request to cite; gives the
+    /// evidence record a request carries for it.
+    pub async fn hold_evidence(
+        &self,
+        report: VerifiedReport,
+        now: u64,
+    ) -> Result<EvidenceRecord, OversightError> {
+        let record = report.record().clone();
+        let mut desk = self.0.desk.lock().await;
+        desk.evidence.retain(|(_, expires_at)| *expires_at > now);
+        if desk.evidence.len() >= MAX_HELD_EVIDENCE {
+            return Err(OversightError::Malformed {
+                what: "evidence",
+                problem: format!(
+                    "{MAX_HELD_EVIDENCE} verified reports are waiting to be cited; file those requests first"
+                ),
+            });
+        }
+        desk.evidence
+            .push((report, now.saturating_add(EVIDENCE_HOLD_SECS)));
+        Ok(record)
     }
 
     /// Adds an approval (canonical bytes of [`oversight::Approval`]).
@@ -312,36 +401,16 @@ impl OversightService {
         view(&desk.core, request)
     }
 
-    /// Issues the subject's notice of an executed request whose execution
-    /// entry is at `execution`, and logs it.
-    pub async fn issue_notice(
+    /// The certificate and state of an executed request.
+    pub async fn executed(
         &self,
-        request: RequestHash,
-        execution: LeafIndex,
-        now: u64,
-    ) -> Result<Notice, OversightError> {
-        let mut desk = self.0.desk.lock().await;
-        let logged = desk.core.notice(request, execution.0, now);
-        let notice = self.record(logged).await?.0?;
-        desk.notices.push(notice.clone());
-        Ok(notice)
-    }
-
-    /// The notices issued in this run whose subject `concerns` accepts.
-    pub async fn notices(&self, concerns: impl Fn(&NoticeSubject) -> bool) -> Vec<Notice> {
+        request: &RequestHash,
+    ) -> Option<(oversight::QuorumCertificate, RequestState)> {
         let desk = self.0.desk.lock().await;
-        desk.notices
-            .iter()
-            .filter(|notice| concerns(&notice.subject))
-            .cloned()
-            .collect()
-    }
-
-    /// Appends expiries that are due.
-    pub async fn expire(&self, now: u64) -> Result<(), LedgerError> {
-        let mut desk = self.0.desk.lock().await;
-        let entries = desk.core.poll_expired(now);
-        self.append(&entries).await.map(drop)
+        Some((
+            desk.core.certificate(request)?.clone(),
+            desk.core.state(request)?,
+        ))
     }
 
     /// Appends a step's entries, then hands back its outcome.
