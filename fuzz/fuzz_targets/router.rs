@@ -27,16 +27,26 @@ fn world() -> World {
     let mut ufrag = String::new();
     for n in 1..=2u8 {
         let id = ParticipantId::from_random(&[n; 9]);
-        router.add_participant(Admission::granted(meeting.clone(), id.clone()), now).unwrap();
+        router
+            .add_participant(Admission::granted(meeting.clone(), id.clone()), now)
+            .unwrap();
         let mut client = Rtc::builder().set_rtp_mode(true).build(now);
-        client.add_local_candidate(Candidate::host(format!("127.0.0.{n}:5000").parse().unwrap(), "udp").unwrap());
+        client.add_local_candidate(
+            Candidate::host(format!("127.0.0.{n}:5000").parse().unwrap(), "udp").unwrap(),
+        );
         let mut api = client.sdp_api();
         api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
         api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
         let (offer, _pending) = api.apply().unwrap();
-        router.handle_offer(&id, &offer.to_sdp_string(), now).unwrap();
+        router
+            .handle_offer(&id, &offer.to_sdp_string(), now)
+            .unwrap();
         while let Some(output) = router.poll_output() {
-            if let Output::Signal { message: ServerMessage::MediaAnswer { sdp }, .. } = output {
+            if let Output::Signal {
+                message: ServerMessage::MediaAnswer { sdp },
+                ..
+            } = output
+            {
                 if let Some(line) = sdp.lines().find(|l| l.starts_with("a=ice-ufrag:")) {
                     ufrag = line["a=ice-ufrag:".len()..].to_owned();
                 }
@@ -79,17 +89,27 @@ fuzz_target!(|data: &[u8]| {
         let mut rest = data;
         while rest.len() >= 3 {
             let (head, tail) = rest.split_at(3);
-            let len = usize::from(u16::from_be_bytes([head[1], head[2]])).min(tail.len()).min(1500);
+            let len = usize::from(u16::from_be_bytes([head[1], head[2]]))
+                .min(tail.len())
+                .min(1500);
             let (body, next) = tail.split_at(len);
             rest = next;
-            let source: SocketAddr = format!("127.0.0.{}:{}", 1 + head[0] % 3, 5000 + u16::from(head[0] % 2)).parse().unwrap();
+            let source: SocketAddr = format!(
+                "127.0.0.{}:{}",
+                1 + head[0] % 3,
+                5000 + u16::from(head[0] % 2)
+            )
+            .parse()
+            .unwrap();
             world.now += Duration::from_millis(u64::from(head[0] % 8));
             let datagram = if head[0] & 0x80 != 0 {
                 stun_with_ufrag(&world.ufrag, body)
             } else {
                 body.to_vec()
             };
-            world.router.handle_receive(source, local, &datagram, world.now);
+            world
+                .router
+                .handle_receive(source, local, &datagram, world.now);
             if head[0] & 0x40 != 0 {
                 world.router.handle_timeout(world.now);
             }

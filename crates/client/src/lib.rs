@@ -1,9 +1,13 @@
 //! The native Conclave participant: signaling, str0m media and `e2ee`.
 //!
-//! Today it holds the signaling side: [`Api`] for the REST endpoints and
-//! [`Signaling`] for the WebSocket protocol, used by `conclave bench
-//! signaling` and by the server's integration tests. Media (str0m) and
-//! end-to-end encryption join it with the media (#3) and e2ee (#4) issues.
+//! - [`Api`] and [`Signaling`]: the REST endpoints and the WebSocket protocol;
+//! - [`media`]: str0m in RTP mode with synthetic Opus and VP9 SVC, verified byte for byte,
+//!   every frame SFrame-encrypted ([`media::cipher`]);
+//! - [`membership`]: the MLS driver (sans-IO) that joins the meeting's group, commits,
+//!   refuses ghosts, keys SFrame and carries franked chat; [`keydir`] verifies account
+//!   keys against the transparency log;
+//! - [`Participant`]: the tokio shell that runs them all for tests, `conclave bot` and
+//!   `conclave bench`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), client::ClientError> {
@@ -16,7 +20,9 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod keydir;
 pub mod media;
+pub mod membership;
 pub mod order;
 mod participant;
 mod signaling;

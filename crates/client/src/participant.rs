@@ -2,20 +2,31 @@
 //! socket on loopback (or any local address), the impairments of
 //! [`crate::media::impair`], and a command channel for whoever drives it (a
 //! test, `conclave bot`, `conclave bench sfu`).
+//!
+//! The MLS membership ([`Membership`]) is the media session's cipher: the shell feeds it the
+//! `mls_*` and `chat` messages, sends what it asks, and does its key-directory lookups in
+//! tasks of their own so media keeps flowing meanwhile.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use proto::ids::{MeetingId, ParticipantId};
+use e2ee::identity::{IdentityKey, IdentityKeyPair};
+use proto::ids::{AccountId, MeetingId, ParticipantId};
 use proto::signaling::{ClientMessage, ErrorCode, Participant as RosterEntry, ServerMessage};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::keydir::{self, KeyLookupError};
+use crate::media::cipher::{CipherError, FrameCipher, Opened};
 use crate::media::impair::{RandomLoss, ReceiveShaper};
 use crate::media::session::{MediaConfig, MediaReport, MediaSession, Poll};
+use crate::membership::{Alert, ChatMessage, Membership, Output, RosterMember};
+use crate::order::PinnedLog;
 use crate::{ClientError, Signaling};
 
 /// Longest a receive datagram may be.
@@ -24,6 +35,19 @@ const DATAGRAM_MAX: usize = 2048;
 const RECV_BATCH: usize = 64;
 /// Queue of the receive shaper, as time at its rate.
 const SHAPER_QUEUE: Duration = Duration::from_millis(250);
+
+/// Receive and send buffer asked of the kernel for the media socket: with
+/// many peers, a burst of their video overflows Linux's default (about
+/// 208 KiB) and the kernel drops datagrams the client never sees. The kernel
+/// caps the request at `net.core.rmem_max` / `wmem_max`.
+const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+fn widen_buffers(socket: &UdpSocket) -> std::io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER_BYTES)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER_BYTES)?;
+    Ok(())
+}
 
 /// How to say hello.
 #[derive(Debug, Clone)]
@@ -55,6 +79,12 @@ pub struct ParticipantConfig {
     pub receive_loss: f64,
     /// A receive link of this many bits per second (none: unlimited).
     pub receive_rate_bps: Option<u64>,
+    /// The account's registered identity key, for a token identity: its MLS credential must
+    /// carry the key the key directory has for the account, or other members refuse it. A
+    /// guest (or a token identity without one) signs with a fresh key.
+    pub identity_key: Option<Arc<IdentityKeyPair>>,
+    /// The transparency log to trust; none pins the server's at first use.
+    pub log: Option<PinnedLog>,
 }
 
 impl ParticipantConfig {
@@ -70,6 +100,8 @@ impl ParticipantConfig {
             lobby_timeout: Duration::from_secs(30),
             receive_loss: 0.0,
             receive_rate_bps: None,
+            identity_key: None,
+            log: None,
         }
     }
 }
@@ -95,10 +127,28 @@ pub struct ParticipantReport {
     pub ended: Option<String>,
     /// Datagrams dropped by the loss and rate impairments.
     pub impaired_drops: u64,
+    /// The MLS epoch this participant is in (none before it joined the group).
+    pub epoch: Option<u64>,
+    /// The safety code of that epoch, to compare out of band.
+    pub safety_code: Option<String>,
+    /// The group's members from this participant's own MLS state (not the server's roster).
+    pub mls_roster: Vec<RosterMember>,
+    /// Every epoch entered, in order, with its safety code.
+    pub epochs: Vec<(u64, String)>,
+    /// Refusals the user must see: ghost Adds, keys that do not verify, refused MLS
+    /// messages. Each names the participant it is about when known.
+    pub alerts: Vec<Alert>,
+    /// Chat messages received, with their report openings.
+    pub chats: Vec<ChatMessage>,
 }
 
 enum Command {
     Report(oneshot::Sender<ParticipantReport>),
+    Chat(String, oneshot::Sender<Result<(), ClientError>>),
+    Decrypt(
+        Vec<Vec<u8>>,
+        oneshot::Sender<Vec<Result<Opened, CipherError>>>,
+    ),
     Signal(ClientMessage, oneshot::Sender<Result<(), ClientError>>),
     ReceiveLoss(f64),
     ReceiveRate(Option<u64>),
@@ -119,9 +169,13 @@ impl Participant {
     pub async fn join(config: ParticipantConfig) -> Result<Participant, ClientError> {
         let api = crate::Api::new(&config.server);
         let mut ws = Signaling::connect(&api.ws_url()).await?;
-        match &config.identity {
+        let welcome = match &config.identity {
             Identity::Guest(name) => ws.hello_guest(name).await?,
             Identity::Token(token) => ws.hello_token(token).await?,
+        };
+        let account = match welcome {
+            ServerMessage::Welcome { account_id, .. } => account_id,
+            _ => None,
         };
         ws.send(&ClientMessage::Join {
             meeting_id: config.meeting.clone(),
@@ -129,6 +183,8 @@ impl Participant {
         })
         .await?;
         let deadline = tokio::time::Instant::now() + config.lobby_timeout;
+        // MLS messages can follow `joined` closely; none may be lost while we set up.
+        let mut early = Vec::new();
         let (id, roster) = loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             match ws.recv_within(left).await {
@@ -138,6 +194,10 @@ impl Participant {
                     ..
                 }) => break (participant_id, roster),
                 Ok(ServerMessage::Waiting { .. }) => continue,
+                Ok(message @ ServerMessage::MlsCreate { .. })
+                | Ok(message @ ServerMessage::MlsAdmitted { .. })
+                | Ok(message @ ServerMessage::MlsProposal { .. })
+                | Ok(message @ ServerMessage::MlsWelcome { .. }) => early.push(message),
                 Ok(ServerMessage::Denied { reason }) => {
                     return Err(ClientError::Invalid(format!("denied entry: {reason}")))
                 }
@@ -157,7 +217,24 @@ impl Participant {
             }
         };
         let joined_at = Instant::now();
+        let fresh;
+        let keys = match &config.identity_key {
+            Some(keys) => keys.as_ref(),
+            None => {
+                fresh = IdentityKeyPair::generate(&mut rand::thread_rng());
+                &fresh
+            }
+        };
+        let membership = Membership::new(
+            id.clone(),
+            account,
+            config.meeting.as_str(),
+            keys,
+            StdRng::from_entropy(),
+        )
+        .map_err(|e| ClientError::Invalid(format!("cannot start MLS: {e}")))?;
         let socket = UdpSocket::bind(config.media_bind).await?;
+        widen_buffers(&socket)?;
         let local = socket.local_addr()?;
         let mut session = MediaSession::new(
             config.media.clone(),
@@ -177,8 +254,14 @@ impl Participant {
             seated.push(entry.id.clone());
         }
         let (commands, receiver) = mpsc::channel(16);
-        let shell = Shell {
+        let (lookups, looked_up) = mpsc::channel(64);
+        let mut shell = Shell {
             ws,
+            membership,
+            http: reqwest::Client::new(),
+            server: config.server.clone(),
+            log: config.log.clone(),
+            lookups,
             socket: Arc::new(socket),
             session,
             loss: (config.receive_loss > 0.0)
@@ -197,9 +280,20 @@ impl Participant {
                 server_errors: Vec::new(),
                 ended: None,
                 impaired_drops: 0,
+                epoch: None,
+                safety_code: None,
+                mls_roster: Vec::new(),
+                epochs: Vec::new(),
+                alerts: Vec::new(),
+                chats: Vec::new(),
             },
         };
-        let task = tokio::spawn(shell.run(receiver));
+        let now = Instant::now();
+        for message in early {
+            shell.membership.handle(message, now);
+        }
+        shell.drain_membership().await;
+        let task = tokio::spawn(shell.run(receiver, looked_up));
         Ok(Participant {
             id,
             joined_at,
@@ -223,6 +317,34 @@ impl Participant {
         let (tx, rx) = oneshot::channel();
         self.commands
             .send(Command::Report(tx))
+            .await
+            .map_err(|_| ClientError::Invalid("the participant task has ended".into()))?;
+        rx.await
+            .map_err(|_| ClientError::Invalid("the participant task has ended".into()))
+    }
+
+    /// Sends a chat message to the meeting, end-to-end encrypted and franked (queued until
+    /// pending proposals are committed).
+    pub async fn send_chat(&self, text: &str) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Chat(text.to_owned(), tx))
+            .await
+            .map_err(|_| ClientError::Invalid("the participant task has ended".into()))?;
+        rx.await
+            .map_err(|_| ClientError::Invalid("the participant task has ended".into()))?
+    }
+
+    /// Decrypts frames captured elsewhere (see [`MediaConfig::capture_frames`]) with this
+    /// participant's current MLS state, now: what a participant that was removed, or
+    /// joined later, could read of them.
+    pub async fn decrypt_frames(
+        &self,
+        frames: Vec<Vec<u8>>,
+    ) -> Result<Vec<Result<Opened, CipherError>>, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.commands
+            .send(Command::Decrypt(frames, tx))
             .await
             .map_err(|_| ClientError::Invalid("the participant task has ended".into()))?;
         rx.await
@@ -282,8 +404,17 @@ fn seed_from(id: &ParticipantId) -> u64 {
     u64::from(crate::media::payload::sender_tag(id.as_str())) << 16 | 0x5eed
 }
 
+/// A key lookup's answer, from its task.
+type LookedUp = (AccountId, Result<(IdentityKey, PinnedLog), KeyLookupError>);
+
 struct Shell {
     ws: Signaling,
+    membership: Membership,
+    http: reqwest::Client,
+    server: String,
+    /// Pinned at configuration or by the first lookup's answer.
+    log: Option<PinnedLog>,
+    lookups: mpsc::Sender<LookedUp>,
     socket: Arc<UdpSocket>,
     session: MediaSession,
     loss: Option<RandomLoss>,
@@ -299,17 +430,23 @@ enum Step {
 }
 
 impl Shell {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut looked_up: mpsc::Receiver<LookedUp>,
+    ) {
         let mut buf = vec![0u8; DATAGRAM_MAX];
         let mut next_timeout = Instant::now();
         loop {
             let now = Instant::now();
             if now >= next_timeout {
-                if let Err(e) = self.session.handle_timeout(now) {
+                if let Err(e) = self.session.handle_timeout(now, &mut self.membership) {
                     self.end(format!("media session failed: {e}"));
                 }
                 self.release_shaped(now);
             }
+            self.membership.handle_timeout(now);
+            self.drain_membership().await;
             next_timeout = match self.flush(now).await {
                 Ok(at) => at,
                 Err(e) => {
@@ -319,6 +456,9 @@ impl Shell {
             };
             if let Some(release) = self.shaper.as_ref().and_then(ReceiveShaper::next_release) {
                 next_timeout = next_timeout.min(release);
+            }
+            if let Some(commit) = self.membership.timeout(now) {
+                next_timeout = next_timeout.min(commit);
             }
             let step = tokio::select! {
                 _ = tokio::time::sleep_until(next_timeout.into()) => Step::Continue,
@@ -334,7 +474,19 @@ impl Shell {
                 message = self.ws.recv_within(Duration::from_secs(3600)), if self.report.ended.is_none() => {
                     self.signaling(message).await
                 }
+                Some((account, answer)) = looked_up.recv() => {
+                    let now = Instant::now();
+                    match answer {
+                        Ok((key, log)) => {
+                            self.log.get_or_insert(log);
+                            self.membership.key_verified(&account, key, now);
+                        }
+                        Err(e) => self.membership.key_refused(&account, &e.to_string(), now),
+                    }
+                    Step::Continue
+                }
             };
+            self.drain_membership().await;
             if let Step::Stop = step {
                 return;
             }
@@ -386,7 +538,10 @@ impl Shell {
                 }
                 continue;
             }
-            if let Err(e) = self.session.handle_datagram(now, source, datagram) {
+            if let Err(e) =
+                self.session
+                    .handle_datagram(now, source, datagram, &mut self.membership)
+            {
                 self.end(format!("media session refused a datagram: {e}"));
             }
         }
@@ -400,7 +555,10 @@ impl Shell {
             let Some(source) = self.shaped_from.pop_front() else {
                 break;
             };
-            if let Err(e) = self.session.handle_datagram(now, source, &datagram) {
+            if let Err(e) =
+                self.session
+                    .handle_datagram(now, source, &datagram, &mut self.membership)
+            {
                 self.report.ended = Some(format!("media session refused a datagram: {e}"));
             }
         }
@@ -410,6 +568,21 @@ impl Shell {
         match command {
             Command::Report(reply) => {
                 let _ = reply.send(self.snapshot());
+            }
+            Command::Decrypt(frames, reply) => {
+                let now = Instant::now();
+                let opened = frames
+                    .iter()
+                    .map(|frame| self.membership.decrypt(frame, now))
+                    .collect();
+                let _ = reply.send(opened);
+            }
+            Command::Chat(text, reply) => {
+                let sent = self
+                    .membership
+                    .send_chat(&text)
+                    .map_err(|e| ClientError::Invalid(format!("chat not sent: {e}")));
+                let _ = reply.send(sent);
             }
             Command::Signal(message, reply) => {
                 let _ = reply.send(self.ws.send(&message).await);
@@ -428,7 +601,12 @@ impl Shell {
                             let Some(source) = self.shaped_from.pop_front() else {
                                 break;
                             };
-                            let _ = self.session.handle_datagram(now, source, &datagram);
+                            let _ = self.session.handle_datagram(
+                                now,
+                                source,
+                                &datagram,
+                                &mut self.membership,
+                            );
                         }
                     }
                     self.shaped_from.clear();
@@ -482,6 +660,14 @@ impl Shell {
                 }
             }
             ServerMessage::MediaTracks { tracks } => self.session.set_tracks(tracks),
+            message @ (ServerMessage::MlsCreate { .. }
+            | ServerMessage::MlsAdmitted { .. }
+            | ServerMessage::MlsProposal { .. }
+            | ServerMessage::MlsCommit { .. }
+            | ServerMessage::MlsCommitAccepted { .. }
+            | ServerMessage::MlsCommitRefused { .. }
+            | ServerMessage::MlsWelcome { .. }
+            | ServerMessage::Chat { .. }) => self.membership.handle(message, Instant::now()),
             ServerMessage::ActiveSpeakers { participant_ids } => {
                 self.report.active_speakers = participant_ids;
             }
@@ -506,6 +692,47 @@ impl Shell {
             _ => {}
         }
         Step::Continue
+    }
+
+    /// Carries out what the membership asks: messages to the server, key lookups in tasks
+    /// of their own, and what goes into the report.
+    async fn drain_membership(&mut self) {
+        while let Some(output) = self.membership.poll_output() {
+            match output {
+                Output::Send(message) => {
+                    if let Err(e) = self.ws.send(&message).await {
+                        self.end(format!("cannot send an MLS message: {e}"));
+                    }
+                }
+                Output::LookupKey(account) => {
+                    let http = self.http.clone();
+                    let server = self.server.clone();
+                    let pinned = self.log.clone();
+                    let answers = self.lookups.clone();
+                    tokio::spawn(async move {
+                        let answer = async {
+                            let log = match pinned {
+                                Some(log) => log,
+                                None => keydir::pin_log(&http, &server).await?,
+                            };
+                            let key = keydir::verified_key(&http, &server, &log, &account).await?;
+                            Ok((key, log))
+                        }
+                        .await;
+                        // The shell is gone if this fails: nobody needs the answer.
+                        let _ = answers.send((account, answer)).await;
+                    });
+                }
+                Output::Epoch(info) => {
+                    self.report.epoch = Some(info.epoch);
+                    self.report.safety_code = Some(info.safety_code.clone());
+                    self.report.epochs.push((info.epoch, info.safety_code));
+                    self.report.mls_roster = info.roster;
+                }
+                Output::Alert(alert) => self.report.alerts.push(alert),
+                Output::Chat(chat) => self.report.chats.push(chat),
+            }
+        }
     }
 
     fn seat(&mut self, participant: RosterEntry) {

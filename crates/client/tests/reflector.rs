@@ -4,6 +4,9 @@
 //! time: datagrams are handed across in memory, so the run is exact and
 //! fast. The same client runs against the real SFU in the conclave crate's
 //! media tests.
+//!
+//! Every frame is SFrame-encrypted by the client's own MLS membership (a group of one): the
+//! reflector checks that no packet it forwards carries the plaintext marker.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::HashMap;
@@ -11,9 +14,15 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use client::media::impair::RandomLoss;
+use client::media::payload::PLAINTEXT_MARKER;
 use client::media::session::{MediaConfig, MediaSession, Poll};
+use client::membership::{Membership, Output as MlsOutput};
+use e2ee::identity::IdentityKeyPair;
 use proto::ids::ParticipantId;
+use proto::signaling::ServerMessage;
 use proto::signaling::{MediaSource, TrackInfo};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
@@ -31,6 +40,9 @@ struct Reflector {
     routes: HashMap<Mid, (Mid, u64)>,
     /// Our send mid -> client's send mid, for keyframe requests.
     back: HashMap<Mid, Mid>,
+    /// Packets forwarded, and how many of them showed the plaintext marker.
+    forwarded: u64,
+    clear: u64,
 }
 
 impl Reflector {
@@ -47,10 +59,20 @@ impl Reflector {
             rtc,
             routes: HashMap::new(),
             back: HashMap::new(),
+            forwarded: 0,
+            clear: 0,
         }
     }
 
     fn forward(&mut self, packet: str0m::rtp::RtpPacket) {
+        self.forwarded += 1;
+        if packet
+            .payload
+            .windows(PLAINTEXT_MARKER.len())
+            .any(|w| w == PLAINTEXT_MARKER)
+        {
+            self.clear += 1;
+        }
         let mut api = self.rtc.direct_api();
         let Some(in_mid) = api.stream_rx(&packet.header.ssrc).map(|s| s.mid()) else {
             return;
@@ -105,6 +127,7 @@ impl Reflector {
 struct Run {
     now: Instant,
     client: MediaSession,
+    cipher: Membership,
     reflector: Reflector,
     me: ParticipantId,
     /// Loss on the reflector -> client path.
@@ -123,6 +146,30 @@ impl Run {
             MediaSession::new(config, &me, CLIENT.parse().unwrap(), now, SystemTime::now())
                 .unwrap();
         let mut reflector = Reflector::new(now);
+        let keys = IdentityKeyPair::generate(&mut rand::thread_rng());
+        let mut cipher = Membership::new(
+            me.clone(),
+            None,
+            "reflector-meeting",
+            &keys,
+            StdRng::seed_from_u64(7),
+        )
+        .unwrap();
+        let server_key = IdentityKeyPair::generate(&mut rand::thread_rng()).public();
+        cipher.handle(
+            ServerMessage::MlsCreate {
+                group_id: b"reflector-meeting".to_vec().into(),
+                server_key: server_key.as_bytes().to_vec().into(),
+            },
+            now,
+        );
+        let mut epoch = None;
+        while let Some(output) = cipher.poll_output() {
+            if let MlsOutput::Epoch(info) = output {
+                epoch = Some(info.epoch);
+            }
+        }
+        assert_eq!(epoch, Some(0), "the group of one did not start");
 
         // The client offers its send tracks; the reflector answers.
         let offer = client.create_offer(now).unwrap();
@@ -173,6 +220,7 @@ impl Run {
         Run {
             now,
             client,
+            cipher,
             reflector,
             me,
             loss: loss.map(|p| RandomLoss::new(p, 7)),
@@ -183,7 +231,9 @@ impl Run {
         let end = self.now + duration;
         let client_addr: SocketAddr = CLIENT.parse().unwrap();
         while self.now < end {
-            self.client.handle_timeout(self.now).unwrap();
+            self.client
+                .handle_timeout(self.now, &mut self.cipher)
+                .unwrap();
             self.reflector
                 .rtc
                 .handle_input(Input::Timeout(self.now))
@@ -230,7 +280,7 @@ impl Run {
                         continue;
                     }
                     self.client
-                        .handle_datagram(self.now, reflector_addr, &contents)
+                        .handle_datagram(self.now, reflector_addr, &contents, &mut self.cipher)
                         .unwrap();
                 }
                 Output::Event(Event::RtpPacket(packet)) => self.reflector.forward(packet),
@@ -263,6 +313,14 @@ fn audio_and_video_come_back_intact_in_order() {
     assert!(video.frames > 150, "{} video frames", video.frames);
     assert!(video.frames_by_spatial.iter().all(|n| *n > 40));
     assert_eq!(report.unattributed_frames, 0);
+    assert_eq!(
+        peer.undecryptable_frames, 0,
+        "{:?}",
+        peer.last_undecryptable
+    );
+    assert_eq!(peer.decrypted_frames, audio.frames + video.frames);
+    assert!(run.reflector.forwarded > 300);
+    assert_eq!(run.reflector.clear, 0, "plaintext frames on the wire");
 }
 
 #[test]

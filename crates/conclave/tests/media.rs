@@ -194,12 +194,7 @@ async fn three_participants_receive_each_other_intact() {
     mesh(3, MediaConfig::default()).await;
 }
 
-// Known defect, issue #3: with 8 clients every subscriber loses about 20 audio
-// frames (and some video) of each peer on clean loopback, uniformly across
-// peers, which points at renegotiation as peers join rather than CPU load.
-// Run it with `cargo test -p conclave --test media -- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue #3: 8-client mesh loses frames while peers join; under investigation"]
 async fn eight_participants_receive_each_other_intact() {
     mesh(8, light_media()).await;
 }
@@ -242,7 +237,7 @@ async fn wait_for_layers(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_throttled_subscriber_gets_the_lowest_layer_and_moves_up_when_released() {
+async fn a_throttled_subscriber_loses_the_top_layer_and_gets_it_back_when_released() {
     let server = server().await;
     let publisher = server.join(server.guest("Publisher")).await;
     let mut config = server.guest("Slow link");
@@ -250,11 +245,15 @@ async fn a_throttled_subscriber_gets_the_lowest_layer_and_moves_up_when_released
     config.receive_rate_bps = Some(300_000);
     let subscriber = server.join(config).await;
 
-    let low = wait_for_layers(&subscriber, publisher.id(), "only the lowest layer", |d| {
-        d[0] >= 20 && d[1] == 0 && d[2] == 0
+    // 300 kbit/s leaves room for the 150 kbit/s base layer, or for the
+    // middle spatial layer at its lowest frame rate (temporal layer 0), but
+    // never for the 900 kbit/s top layer. Which of the first two the router
+    // picks depends on the moment's estimate, so only the top is ruled out.
+    let low = wait_for_layers(&subscriber, publisher.id(), "no top layer", |d| {
+        d[0] + d[1] >= 20 && d[2] == 0
     })
     .await;
-    assert!(low[0] >= 20);
+    assert_eq!(low[2], 0);
 
     subscriber.set_receive_rate(None).await.unwrap();
     wait_for_layers(&subscriber, publisher.id(), "the top layer again", |d| {
@@ -314,11 +313,7 @@ async fn a_new_subscribers_first_video_frame_is_a_keyframe_it_asked_for() {
     }
 }
 
-// Same known defect as the 8-client test (#3): a clean path sometimes loses
-// ~12 audio frames of each peer while the third peer joins, so this test fails
-// on that clean path about one run in two. Run it with `-- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue #3: clean paths lose audio frames while peers join; under investigation"]
 async fn five_percent_loss_on_one_path_is_repaired_without_touching_the_others() {
     let server = server().await;
     let a = server.join(server.guest("A")).await;

@@ -1,5 +1,7 @@
 //! Media through the real server: str0m peers over real UDP on 127.0.0.1,
-//! signaling over real WebSockets.
+//! signaling over real WebSockets. A publishing peer is a real member of the
+//! meeting's MLS group (the client's sans-IO `Membership`) and SFrame-encrypts
+//! every frame, as the SFU's E2EE gate demands; a peer without one is refused.
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
 mod common;
@@ -8,11 +10,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use client::media::cipher::FrameCipher;
+use client::membership::{Membership, Output as MlsOutput};
 use client::Signaling;
 use common::*;
-use proto::ids::ParticipantId;
+use e2ee::identity::IdentityKeyPair;
+use proto::ids::{MeetingId, ParticipantId};
 use proto::rest::NewMeeting;
 use proto::signaling::{ClientMessage, MediaSource, ServerMessage, TrackInfo};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid};
@@ -109,19 +116,122 @@ impl Peer {
     }
 }
 
-/// Starts a peer's task: it owns the WebSocket, the UDP socket and the `Rtc`.
-fn spawn_peer(ws: Signaling, id: ParticipantId) -> Peer {
+/// Starts a peer's task: it owns the WebSocket, the UDP socket and the `Rtc`, and for a
+/// publisher its MLS membership.
+fn spawn_peer(
+    server: &TestServer,
+    ws: Signaling,
+    id: ParticipantId,
+    mls: Option<Membership>,
+) -> Peer {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let (tx, rx) = mpsc::unbounded_channel();
-    tokio::spawn(run_peer(ws, rx, seen.clone()));
+    tokio::spawn(run_peer(ws, rx, seen.clone(), mls, server.base.clone()));
     Peer { id, seen, tx }
+}
+
+/// A seated participant's MLS membership in `meeting`, signing with `keys` (it sends its
+/// KeyPackage, or creates the group when the server asks).
+fn membership(joined: &Joined, meeting: &MeetingId, keys: &IdentityKeyPair) -> Membership {
+    let account = joined
+        .roster
+        .iter()
+        .find(|p| p.id == joined.participant_id)
+        .and_then(|p| p.account_id.clone());
+    Membership::new(
+        joined.participant_id.clone(),
+        account,
+        meeting.as_str(),
+        keys,
+        StdRng::seed_from_u64(1),
+    )
+    .unwrap()
+}
+
+/// Logs the key made from `seed` as the token's account's identity key.
+async fn register_identity_key(server: &TestServer, token: &str, seed: [u8; 32]) {
+    use base64::Engine as _;
+    use ed25519_dalek::Signer as _;
+    let me: proto::rest::Account = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = key.verifying_key().to_bytes();
+    let mut signed = server::api::accounts::IDENTITY_KEY_CONTEXT.to_vec();
+    signed.extend_from_slice(me.id.as_str().as_bytes());
+    signed.push(b'\n');
+    signed.extend_from_slice(&public);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let response = server
+        .http
+        .put(server.url("/api/v1/accounts/me/identity-key"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "public_key": b64.encode(public),
+            "signature": b64.encode(key.sign(&signed).to_bytes()),
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+}
+
+/// Sends what the membership wants sent, and answers its key lookups from the log at `base`.
+async fn drain_mls(mls: &mut Option<Membership>, ws: &mut Signaling, base: &str) {
+    let Some(mls) = mls else { return };
+    let http = reqwest::Client::new();
+    loop {
+        let mut lookups = Vec::new();
+        drain_outputs(mls, ws, &mut lookups).await;
+        if lookups.is_empty() {
+            return;
+        }
+        for account in lookups {
+            let verified = match client::keydir::pin_log(&http, base).await {
+                Ok(log) => client::keydir::verified_key(&http, base, &log, &account).await,
+                Err(e) => Err(e),
+            };
+            match verified {
+                Ok(key) => mls.key_verified(&account, key, Instant::now()),
+                Err(e) => mls.key_refused(&account, &e.to_string(), Instant::now()),
+            }
+        }
+    }
+}
+
+async fn drain_outputs(
+    mls: &mut Membership,
+    ws: &mut Signaling,
+    lookups: &mut Vec<proto::ids::AccountId>,
+) {
+    while let Some(output) = mls.poll_output() {
+        match output {
+            MlsOutput::Send(message) => {
+                let _ = ws.send(&message).await;
+            }
+            // Ghost protection: an account member's key is checked against the server's
+            // transparency log, for real, before the group is accepted.
+            MlsOutput::LookupKey(account) => lookups.push(account),
+            _ => {}
+        }
+    }
 }
 
 async fn run_peer(
     mut ws: Signaling,
     mut rx: mpsc::UnboundedReceiver<Command>,
     seen: Arc<Mutex<Seen>>,
+    mut mls: Option<Membership>,
+    base: String,
 ) {
+    drain_mls(&mut mls, &mut ws, &base).await;
     let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let local: SocketAddr = socket.local_addr().unwrap();
     let mut rtc = RtcConfig::new()
@@ -201,6 +311,10 @@ async fn run_peer(
                     ServerMessage::MediaTracks { tracks } => seen.lock().unwrap().tracks = tracks.clone(),
                     _ => {}
                 }
+                if let Some(mls) = &mut mls {
+                    mls.handle(message.clone(), Instant::now());
+                }
+                drain_mls(&mut mls, &mut ws, &base).await;
                 seen.lock().unwrap().messages.push(message);
             }
             received = socket.recv_from(&mut buf) => {
@@ -212,9 +326,13 @@ async fn run_peer(
             }
             _ = tick.tick() => {
                 let connected = seen.lock().unwrap().connected;
+                if let Some(mls) = &mut mls {
+                    mls.handle_timeout(Instant::now());
+                }
+                drain_mls(&mut mls, &mut ws, &base).await;
                 if let (Some((audio, video)), true, false) = (publishing, connected, vanished) {
                     n += 1;
-                    publish(&mut rtc, audio, video, n);
+                    publish(&mut rtc, audio, video, n, mls.as_mut());
                 }
                 let _ = rtc.handle_input(Input::Timeout(Instant::now()));
             }
@@ -223,8 +341,16 @@ async fn run_peer(
     }
 }
 
-/// One 20 ms audio frame and, every other tick, one single-packet VP9 keyframe-or-delta.
-fn publish(rtc: &mut Rtc, audio: Mid, video: Mid, n: u64) {
+/// One 20 ms audio frame and, every other tick, one single-packet VP9 keyframe-or-delta,
+/// each SFrame-encrypted by `cipher` (in the clear without one: the SFU refuses those).
+/// Nothing goes out before the first epoch's keys, as in the real client.
+fn publish(rtc: &mut Rtc, audio: Mid, video: Mid, n: u64, mut cipher: Option<&mut Membership>) {
+    let mut seal = |frame: Vec<u8>| -> Option<Vec<u8>> {
+        match cipher.as_deref_mut() {
+            Some(cipher) => cipher.encrypt(&frame).ok(),
+            None => Some(frame),
+        }
+    };
     let now = Instant::now();
     let opus = pt(rtc, Codec::Opus);
     let vp9 = pt(rtc, Codec::Vp9);
@@ -233,17 +359,21 @@ fn publish(rtc: &mut Rtc, audio: Mid, video: Mid, n: u64) {
         voice_activity: Some(true),
         ..Default::default()
     };
+    let Some(sound) = seal(vec![0xa0; 80]) else {
+        return;
+    };
     if let Some(tx) = rtc.direct_api().stream_tx_by_mid(audio, None) {
-        tx.write_rtp(
-            RtpWrite::new(opus, n.into(), (n * 960) as u32, now, vec![0xa0; 80]).ext_vals(exts),
-        );
+        tx.write_rtp(RtpWrite::new(opus, n.into(), (n * 960) as u32, now, sound).ext_vals(exts));
     }
     if n % 2 == 0 {
         // Every packet a whole picture; a keyframe every 10 pictures.
         let key = n % 20 == 0;
         let flags = 0x80 | 0x08 | 0x04 | if key { 0 } else { 0x40 };
         let mut payload = vec![flags, (n & 0x7f) as u8];
-        payload.resize(600, 0x5a);
+        let Some(frame) = seal(vec![0x5a; 598]) else {
+            return;
+        };
+        payload.extend_from_slice(&frame);
         if let Some(tx) = rtc.direct_api().stream_tx_by_mid(video, None) {
             tx.write_rtp(
                 RtpWrite::new(vp9, (n / 2).into(), (n * 1500) as u32, now, payload)
@@ -263,6 +393,12 @@ fn pt(rtc: &Rtc, codec: Codec) -> str0m::media::Pt {
 
 /// A host with an open meeting and two more seated participants, all with media flowing.
 async fn meeting_with_media(server: &TestServer) -> (Peer, Peer, Peer) {
+    let (_, host, alice, bob) = meeting_with_media_in(server).await;
+    (host, alice, bob)
+}
+
+/// [`meeting_with_media`], and the meeting's id.
+async fn meeting_with_media_in(server: &TestServer) -> (MeetingId, Peer, Peer, Peer) {
     let token = server.account("hostess").await;
     let meeting = server
         .meeting(
@@ -273,16 +409,26 @@ async fn meeting_with_media(server: &TestServer) -> (Peer, Peer, Peer) {
             },
         )
         .await;
+    // The host creates the meeting's MLS group when the server asks; alice, a guest who
+    // publishes, joins it from the host's commit and encrypts for it. Bob only receives
+    // (and is not a member).
+    let host_keys = IdentityKeyPair::from_secret([7; 32]);
+    register_identity_key(server, &token, [7; 32]).await;
     let (host_ws, host) = server.seated(&token, &meeting).await;
-    let mut peers = Vec::new();
-    for name in ["alice", "bob"] {
-        let t = server.account(name).await;
-        let (ws, joined) = server.seated(&t, &meeting).await;
-        peers.push(spawn_peer(ws, joined.participant_id));
-    }
-    let host = spawn_peer(host_ws, host.participant_id);
-    let bob = peers.pop().unwrap();
-    let alice = peers.pop().unwrap();
+    let host_mls = membership(&host, &meeting, &host_keys);
+    let host = spawn_peer(server, host_ws, host.participant_id, Some(host_mls));
+    let (alice_ws, alice_joined) = server.seated_guest("alice", &meeting).await;
+    let alice_keys = IdentityKeyPair::generate(&mut rand::thread_rng());
+    let alice_mls = membership(&alice_joined, &meeting, &alice_keys);
+    let alice = spawn_peer(
+        server,
+        alice_ws,
+        alice_joined.participant_id,
+        Some(alice_mls),
+    );
+    let bob_token = server.account("bob").await;
+    let (bob_ws, bob_joined) = server.seated(&bob_token, &meeting).await;
+    let bob = spawn_peer(server, bob_ws, bob_joined.participant_id, None);
     host.offer(false);
     alice.offer(true);
     bob.offer(false);
@@ -299,7 +445,7 @@ async fn meeting_with_media(server: &TestServer) -> (Peer, Peer, Peer) {
             == 2
     })
     .await;
-    (host, alice, bob)
+    (meeting, host, alice, bob)
 }
 
 #[tokio::test]
@@ -309,7 +455,7 @@ async fn only_seated_participants_get_media_and_the_lobby_gets_an_error() {
     let meeting = server.meeting(&token, NewMeeting::default()).await;
     let (mut host_ws, _) = server.seated(&token, &meeting).await;
     let (guest_ws, guest_id) = server.waiting_guest("Grace", &meeting).await;
-    let guest = spawn_peer(guest_ws, guest_id.clone());
+    let guest = spawn_peer(&server, guest_ws, guest_id.clone(), None);
     guest.offer(true);
     guest
         .wait("media_rejected", Duration::from_secs(5), |s| {
@@ -485,5 +631,60 @@ async fn a_vanished_client_is_cleaned_up_within_30_seconds() {
             s.messages.iter().any(|m| matches!(m, ServerMessage::Error { message, .. } if message.contains("timed out")))
         })
         .await;
+    server.stop().await;
+}
+
+/// The SFU's E2EE gate through the real server (issue #4): alice's SFrame frames, under the
+/// group's epoch and her leaf, reach bob; carol, seated and connected but outside the group,
+/// sends her frames in the clear and nothing of hers reaches anyone. /metrics counts both.
+#[tokio::test]
+async fn media_that_is_not_end_to_end_encrypted_is_refused_and_counted() {
+    let server = start().await;
+    let (meeting, _host, alice, bob) = meeting_with_media_in(&server).await;
+    let carol_token = server.account("carol").await;
+    let (carol_ws, carol_joined) = server.seated(&carol_token, &meeting).await;
+    let carol = spawn_peer(&server, carol_ws, carol_joined.participant_id, None);
+    carol.offer(true);
+    carol
+        .wait("media connected", Duration::from_secs(10), |s| s.connected)
+        .await;
+    let carol_id = carol.id.clone();
+    bob.wait("carol's tracks", Duration::from_secs(10), |s| {
+        s.tracks
+            .iter()
+            .filter(|t| t.participant_id == carol_id)
+            .count()
+            == 2
+    })
+    .await;
+    let since = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let alice_mids = bob.mids_of(&alice.id);
+    assert!(bob.count(&alice_mids, since) > 50, "alice's media flows");
+    assert_eq!(
+        bob.count(&bob.mids_of(&carol.id), since),
+        0,
+        "plaintext media is not forwarded"
+    );
+    let metrics = server
+        .http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |label: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("conclave_sfu_frames_total{{e2ee=\"{label}\"}} "))
+            })
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no e2ee={label} count in {metrics}"))
+    };
+    assert!(count("true") > 50, "{metrics}");
+    assert!(count("false") > 50, "{metrics}");
     server.stop().await;
 }

@@ -8,12 +8,14 @@
 //!   NACK/RTX, TWCC bandwidth estimation and active speakers.
 //! - [`service`]: the tokio task that owns the UDP socket and the router,
 //!   and the [`MediaHandle`] the server talks to it with.
+//! - [`e2ee_check`]: the gate that forwards only frames end-to-end encrypted for the
+//!   meeting's MLS group (SFrame header and KID checked, never decrypted);
 //! - [`vp9`], [`demux`], [`speakers`], [`forward`]: the small pieces it is made of;
 //!   [`udp_batch`]: `sendmmsg` batching for the shell.
 //!
-//! Invariants: the router never decrypts or parses frame payloads (they are
-//! SFrame ciphertext); it reads RTP headers, header extensions and the VP9
-//! payload descriptor only. Every parser of network bytes here is total and
+//! Invariants: the router never decrypts frame payloads (they are SFrame
+//! ciphertext); it reads RTP headers, header extensions, the VP9 payload
+//! descriptor and the SFrame header only, and refuses frames without one. Every parser of network bytes here is total and
 //! bounded. Only a participant with an [`Admission`] gets a session. Peer
 //! addresses are wrapped in [`PeerAddr`], which cannot be logged.
 //!
@@ -31,13 +33,17 @@
 #![deny(missing_docs)]
 
 pub mod demux;
+pub mod e2ee_check;
 pub mod forward;
 pub mod router;
 pub mod service;
 pub mod speakers;
+#[cfg(feature = "tap")]
+pub mod tap;
 pub mod udp_batch;
 pub mod vp9;
 
+pub use e2ee_check::GroupEpoch;
 pub use router::{
     Admission, Datagram, Output, PeerAddr, Router, RouterConfig, RouterError, RouterEvent,
     RouterStats,

@@ -31,6 +31,7 @@ use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Rtc, RtcConfig};
 
 use crate::demux::{self, DatagramKind};
+use crate::e2ee_check::{FrameGate, FrameVerdicts, GroupEpoch};
 use crate::forward::{Layers, SeqRewriter, Verdict, VideoForwarder};
 use crate::speakers::Speakers;
 use crate::vp9;
@@ -182,6 +183,11 @@ pub struct RouterStats {
     pub keyframe_requests: u64,
     /// Participants whose media is connected now.
     pub participants_with_media: u64,
+    /// Frames checked as end-to-end encrypted (a well-formed SFrame header with a KID of
+    /// the meeting's epoch and the publisher's leaf) and forwarded.
+    pub e2ee_frames: u64,
+    /// Frames refused because they were not (see [`crate::e2ee_check`]).
+    pub refused_frames: u64,
 }
 
 /// Router-internal participant handle; never reused.
@@ -194,6 +200,12 @@ struct TrackKey {
     publisher: Slot,
     source: MediaSource,
 }
+
+/// Video packets kept per outgoing stream to answer NACKs with RTX. str0m's
+/// default of 1000 is about 7 s of a 1.5 Mbit/s layer and, for every stream
+/// of every subscriber, most of the server's memory per participant; 256 is
+/// still about 1.7 s at that rate, many round trips for a NACK.
+const SEND_BUFFER_VIDEO: usize = 256;
 
 /// How often rates are measured and layers re-chosen.
 const ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
@@ -224,6 +236,9 @@ pub struct Router {
     next_tick: Instant,
     next_allocation: Instant,
     stats: RouterStats,
+    /// Test instrumentation (feature `tap`): sees every payload forwarded.
+    #[cfg(feature = "tap")]
+    tap: Option<crate::tap::Tap>,
 }
 
 /// What draining an `Rtc` writes into, apart from the participant itself.
@@ -254,6 +269,8 @@ impl RouterIo {
 struct Room {
     members: Vec<Slot>,
     speakers: Speakers<Slot>,
+    /// Refuses media that is not end-to-end encrypted for this meeting's group.
+    gate: FrameGate,
 }
 
 struct Participant {
@@ -309,6 +326,8 @@ struct Encoding {
     last_packet: Option<Instant>,
     last_keyframe_request: Option<Instant>,
     keyframe_deferred: bool,
+    /// The gate's verdicts on recent layer frames, for their later packets.
+    verdicts: FrameVerdicts,
 }
 
 struct Subscription {
@@ -336,6 +355,7 @@ impl Encoding {
             last_packet: None,
             last_keyframe_request: None,
             keyframe_deferred: false,
+            verdicts: FrameVerdicts::default(),
         }
     }
 
@@ -382,7 +402,18 @@ impl Router {
             next_tick: now + TICK,
             next_allocation: now + ALLOCATION_INTERVAL,
             stats: RouterStats::default(),
+            #[cfg(feature = "tap")]
+            tap: crate::tap::Tap::from_env("sfu tap"),
         })
+    }
+
+    /// The meeting's MLS group moved to `group` (or gained a member): from now on only
+    /// frames encrypted for it are forwarded (see [`crate::e2ee_check`]). Ignored for a
+    /// meeting with no admitted participant; the server sends it again on each admission.
+    pub fn set_group(&mut self, meeting: &MeetingId, group: GroupEpoch, now: Instant) {
+        if let Some(room) = self.rooms.get_mut(meeting) {
+            room.gate.set_group(group, now);
+        }
     }
 
     /// Counters so far.
@@ -421,6 +452,7 @@ impl Router {
             .or_insert_with(|| Room {
                 members: Vec::new(),
                 speakers: Speakers::default(),
+                gate: FrameGate::new(),
             })
             .members
             .push(slot);
@@ -816,6 +848,7 @@ impl Router {
             .set_dtls_cert(self.cert.clone())
             .set_local_ice_credentials(creds)
             .enable_bwe(Some(Bitrate::bps(self.config.initial_bitrate_bps)))
+            .set_send_buffer_video(SEND_BUFFER_VIDEO)
             .set_stats_interval(None)
             .build(now);
         match Candidate::host(self.config.public_addr, "udp") {
@@ -1135,6 +1168,10 @@ impl Router {
 
     /// Forwards one RTP packet from `from` to everyone in its room who receives that track.
     fn forward(&mut self, from: Slot, packet: RtpPacket, now: Instant) {
+        #[cfg(feature = "tap")]
+        if let Some(tap) = &mut self.tap {
+            tap.see(&packet.payload);
+        }
         let Some(p) = self.participants.get_mut(&from) else {
             return;
         };
@@ -1195,7 +1232,35 @@ impl Router {
         let Some(room) = self.rooms.get_mut(&meeting) else {
             return;
         };
-        let mut allowed = !muted;
+        // Only end-to-end encrypted frames go out (issue #4): each audio packet and the first
+        // packet of each video layer frame is checked; a frame's later packets follow it.
+        let frame_start = match &descriptor {
+            None => Some(&packet.payload[..]),
+            Some(d) if d.begin => Some(packet.payload.get(d.len..).unwrap_or_default()),
+            Some(_) => None,
+        };
+        let verdict = frame_start.map(|frame| room.gate.check(&p.id, frame, now));
+        let encoding = track.encodings.get_mut(encoding_at);
+        let encrypted = match (&verdict, &descriptor, encoding) {
+            (Some(verdict), Some(d), Some(encoding)) => {
+                encoding
+                    .verdicts
+                    .record(packet.header.timestamp, d.spatial, verdict.is_ok());
+                verdict.is_ok()
+            }
+            (Some(verdict), _, _) => verdict.is_ok(),
+            (None, Some(d), Some(encoding)) => encoding
+                .verdicts
+                .of(packet.header.timestamp, d.spatial)
+                .is_ok(),
+            (None, _, _) => false,
+        };
+        match verdict {
+            Some(Ok(())) => self.stats.e2ee_frames += 1,
+            Some(Err(_)) => self.stats.refused_frames += 1,
+            None => {}
+        }
+        let mut allowed = !muted && encrypted;
         if kind == MediaKind::Audio && !muted {
             if let Some(level) = ext.audio_level {
                 room.speakers.observe(from, level, ext.voice_activity, now);

@@ -9,12 +9,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use proto::ids::ParticipantId;
+use proto::ids::{MeetingId, ParticipantId};
 use proto::signaling::{ErrorCode, MediaSource, ServerMessage};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
+use crate::e2ee_check::GroupEpoch;
 use crate::router::{Admission, Datagram, Output, Router, RouterError, RouterEvent, RouterStats};
 use crate::udp_batch::{self, SEND_BATCH};
 
@@ -36,6 +38,9 @@ pub struct MediaMetrics {
     pub keyframe_requests: Counter,
     /// Participants whose media is connected.
     pub participants_with_media: Gauge,
+    /// Frames checked at the gate, labelled `e2ee="true"` (forwarded) or `e2ee="false"`
+    /// (refused: not end-to-end encrypted for the meeting's group).
+    pub frames: Family<Vec<(&'static str, &'static str)>, Counter>,
 }
 
 /// Requests to the media task.
@@ -72,6 +77,10 @@ enum Command {
         participant: ParticipantId,
         sources: Vec<MediaSource>,
         muted: bool,
+    },
+    Group {
+        meeting: MeetingId,
+        group: GroupEpoch,
     },
 }
 
@@ -147,6 +156,11 @@ impl MediaHandle {
             muted,
         });
     }
+
+    /// The meeting's MLS group is now `group`: only frames encrypted for it are forwarded.
+    pub fn set_group(&self, meeting: MeetingId, group: GroupEpoch) {
+        self.send(Command::Group { meeting, group });
+    }
 }
 
 /// The media task's state, ready to run.
@@ -193,7 +207,17 @@ impl Service {
     pub async fn run(mut self) {
         let mut buf = vec![0_u8; MAX_DATAGRAM];
         loop {
-            let deadline = tokio::time::Instant::from_std(self.router.poll_timeout());
+            let next = self.router.poll_timeout();
+            // str0m's pacer releases one packet per timeout and asks for the
+            // next at once; a timer for a deadline already past still waits
+            // for the runtime's millisecond timer wheel and a driver turn, so
+            // a due router is driven without one. The budget keeps a router
+            // that stays due from starving the runtime's other tasks.
+            let due = next <= Instant::now();
+            if due {
+                tokio::task::coop::consume_budget().await;
+            }
+            let deadline = tokio::time::Instant::from_std(next);
             tokio::select! {
                 biased;
                 command = self.rx.recv() => match command {
@@ -209,7 +233,8 @@ impl Service {
                         Err(e) => tracing::debug!(error = %e, "media socket receive failed"),
                     }
                 }
-                () = tokio::time::sleep_until(deadline) => {}
+                () = tokio::time::sleep_until(deadline), if !due => {}
+                () = std::future::ready(()), if due => {}
             }
             let now = Instant::now();
             if self.router.poll_timeout() <= now {
@@ -302,6 +327,7 @@ impl Service {
                     tracing::debug!(error = %e, "host mute for a participant without media");
                 }
             }
+            Command::Group { meeting, group } => self.router.set_group(&meeting, group, now),
         }
     }
 
@@ -349,6 +375,14 @@ impl Service {
         self.metrics
             .participants_with_media
             .set(i64::try_from(stats.participants_with_media).unwrap_or(i64::MAX));
+        self.metrics
+            .frames
+            .get_or_create(&vec![("e2ee", "true")])
+            .inc_by(delta(stats.e2ee_frames, self.reported.e2ee_frames));
+        self.metrics
+            .frames
+            .get_or_create(&vec![("e2ee", "false")])
+            .inc_by(delta(stats.refused_frames, self.reported.refused_frames));
         self.reported = stats;
         self.send_all(&transmits).await;
         transmits.clear();

@@ -11,6 +11,24 @@ use std::net::SocketAddr;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
+/// Receive and send buffer asked of the kernel for a media socket. A burst of
+/// video frames for many subscribers overflows Linux's default (about 208 KiB)
+/// and the kernel drops the datagrams before anyone reads them.
+pub const SOCKET_BUFFER_BYTES: usize = 4 << 20;
+
+/// Asks the kernel for [`SOCKET_BUFFER_BYTES`] of receive and send buffer on
+/// `socket`. The kernel caps the request at `net.core.rmem_max` and
+/// `net.core.wmem_max`; gives the receive and send sizes it granted.
+pub fn widen_buffers(socket: &UdpSocket) -> io::Result<(usize, usize)> {
+    use nix::sys::socket::{getsockopt, setsockopt, sockopt};
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER_BYTES)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER_BYTES)?;
+    Ok((
+        getsockopt(socket, sockopt::RcvBuf)?,
+        getsockopt(socket, sockopt::SndBuf)?,
+    ))
+}
+
 /// Most datagrams handed to the kernel in one call (Linux caps `sendmmsg` at 1024).
 pub const SEND_BATCH: usize = 64;
 

@@ -5,7 +5,7 @@ mod net;
 
 use std::time::Duration;
 
-use net::{pid, Net, Received};
+use net::{pid, Net, Received, SFRAME_HEADER_LEN};
 use proto::signaling::MediaSource;
 use sfu::RouterError;
 
@@ -36,7 +36,8 @@ fn on_mid(net: &Net, subscriber: u8, publisher: u8, source: MediaSource) -> Vec<
 
 fn picture_of(payload: &[u8]) -> (u64, u8) {
     let d = sfu::vp9::parse(payload).unwrap();
-    let body = &payload[d.len..];
+    let skip = if d.begin { SFRAME_HEADER_LEN } else { 0 };
+    let body = &payload[d.len + skip..];
     (u64::from_be_bytes(body[..8].try_into().unwrap()), body[8])
 }
 
@@ -61,15 +62,18 @@ fn everyone_receives_everyone_else_intact_and_in_order() {
             );
             let numbers: Vec<u64> = audio
                 .iter()
-                .map(|r| u64::from_be_bytes(r.payload[..8].try_into().unwrap()))
+                .map(|r| {
+                    let body = &r.payload[SFRAME_HEADER_LEN..];
+                    u64::from_be_bytes(body[..8].try_into().unwrap())
+                })
                 .collect();
             assert!(
                 numbers.windows(2).all(|w| w[1] == w[0] + 1),
                 "audio in order, no loss"
             );
-            assert!(audio
+            assert!(audio.iter().all(|r| r.payload[SFRAME_HEADER_LEN + 8..]
                 .iter()
-                .all(|r| r.payload[8..].iter().all(|b| *b == 0xa0)));
+                .all(|b| *b == 0xa0)));
             let video = on_mid(&net, subscriber, publisher, MediaSource::Video);
             assert!(video.len() > 50);
             let first = sfu::vp9::parse(&video[0].payload).unwrap();
@@ -363,4 +367,52 @@ fn a_vanished_client_is_dropped_after_ice_consent_lapses() {
         .tracks
         .iter()
         .all(|t| t.participant_id != gone.id));
+}
+
+/// The E2EE gate (issue #4): a publisher whose frames carry no SFrame header, or whose KIDs
+/// name another member's leaf, reaches no one, while the others flow; the router counts
+/// both kinds of frames.
+#[test]
+fn frames_that_are_not_end_to_end_encrypted_are_refused() {
+    let mut net = meeting();
+    net.peer_mut(1).kid_leaf = None;
+    let impostor = net.peer(1).leaf;
+    net.peer_mut(2).kid_leaf = Some(impostor);
+    // What was already forwarded or in the router's pacer still arrives; then nothing.
+    net.run_for(Duration::from_millis(300));
+    let before = net.router.stats();
+    let seen = net.peer(3).received.len();
+    net.run_for(Duration::from_secs(2));
+    let since = |net: &Net, from: usize, publisher: u8, source| {
+        let mid = net.mid_of(3, publisher, source).unwrap();
+        net.peer(3).received[from..]
+            .iter()
+            .filter(|r| r.mid == mid)
+            .count()
+    };
+    for publisher in [1, 2] {
+        for source in [MediaSource::Audio, MediaSource::Video] {
+            assert_eq!(
+                since(&net, seen, publisher, source),
+                0,
+                "{publisher}'s {source:?} reached 3"
+            );
+        }
+    }
+    let stats = net.router.stats();
+    assert!(stats.refused_frames - before.refused_frames > 100);
+    // Put right, the same publishers flow again (from their next keyframe for video).
+    net.peer_mut(1).kid_leaf = Some(net.peer(1).leaf);
+    net.peer_mut(2).kid_leaf = Some(net.peer(2).leaf);
+    for n in [1, 2] {
+        net.peer_mut(n).force_keyframe = true;
+    }
+    let e2ee_before = net.router.stats().e2ee_frames;
+    let seen = net.peer(3).received.len();
+    net.run_for(Duration::from_secs(2));
+    for publisher in [1, 2] {
+        assert!(since(&net, seen, publisher, MediaSource::Audio) > 50);
+        assert!(since(&net, seen, publisher, MediaSource::Video) > 10);
+    }
+    assert!(net.router.stats().e2ee_frames - e2ee_before > 100);
 }

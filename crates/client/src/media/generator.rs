@@ -7,11 +7,13 @@
 //! the one below only on keyframes. A keyframe comes every
 //! [`VideoConfig::keyframe_interval`] and when [`FrameGenerator::request_keyframe`] asks.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use proto::signaling::MediaSource;
 
-use crate::media::payload::{FrameHeader, HEADER_LEN};
+use crate::media::clip::{AudioClip, VideoClip};
+use crate::media::payload::{FrameHeader, MIN_FRAME_LEN};
 use crate::media::vp9::LayerSize;
 
 /// Opus at 48 kHz.
@@ -34,6 +36,9 @@ pub struct AudioConfig {
     pub frame_bytes: u32,
     /// The RFC 6464 level, in -dBov (0 is loudest, 127 silence).
     pub level_dbov: u8,
+    /// Send this recorded Opus clip, looped, instead of synthetic frames, so a real decoder
+    /// plays it; `frame_bytes` then does not apply.
+    pub clip: Option<Arc<AudioClip>>,
 }
 
 impl Default for AudioConfig {
@@ -41,6 +46,7 @@ impl Default for AudioConfig {
         AudioConfig {
             frame_bytes: 80,
             level_dbov: 30,
+            clip: None,
         }
     }
 }
@@ -65,6 +71,10 @@ pub struct VideoConfig {
     pub keyframe_interval: Duration,
     /// A keyframe's layer frames are this many times a delta frame's size.
     pub keyframe_scale: u32,
+    /// Send this recorded clip, looped, instead of synthetic frames: one spatial layer of
+    /// real VP9 that a browser can decode, at the clip's own rate. Receivers cannot verify
+    /// its bytes as they verify synthetic frames.
+    pub clip: Option<Arc<VideoClip>>,
 }
 
 impl VideoConfig {
@@ -84,6 +94,7 @@ impl VideoConfig {
             ],
             keyframe_interval: Duration::from_secs(4),
             keyframe_scale: 3,
+            clip: None,
         }
     }
 
@@ -100,6 +111,22 @@ impl VideoConfig {
             }],
             keyframe_interval: Duration::from_secs(4),
             keyframe_scale: 3,
+            clip: None,
+        }
+    }
+
+    /// A recorded clip, looped at its own rate as one spatial layer; keyframes are the
+    /// clip's own, and a keyframe request restarts it.
+    pub fn clip(clip: Arc<VideoClip>) -> Self {
+        VideoConfig {
+            fps: clip.fps,
+            layers: vec![VideoLayer {
+                size: clip.size,
+                bitrate_bps: 0,
+            }],
+            keyframe_interval: Duration::MAX,
+            keyframe_scale: 1,
+            clip: Some(clip),
         }
     }
 
@@ -175,6 +202,8 @@ pub struct FrameGenerator {
     pattern_at: usize,
     last_keyframe: Option<Instant>,
     keyframe_wanted: bool,
+    /// The next frame of a clip.
+    clip_at: usize,
 }
 
 impl FrameGenerator {
@@ -236,6 +265,7 @@ impl FrameGenerator {
             pattern_at: 0,
             last_keyframe: None,
             keyframe_wanted: true,
+            clip_at: 0,
         }
     }
 
@@ -291,7 +321,20 @@ impl FrameGenerator {
                     frame_seq: self.next_frame_seq(),
                     picture,
                     sent_at_micros,
-                    len: config.frame_bytes.max(HEADER_LEN as u32),
+                    len: config.frame_bytes.max(MIN_FRAME_LEN as u32),
+                };
+                let payload = match &config.clip {
+                    Some(clip) => {
+                        let packets = clip.packets.len().max(1);
+                        let packet = clip.packets.get(self.clip_at % packets);
+                        self.clip_at = (self.clip_at + 1) % packets;
+                        packet.cloned().unwrap_or_default()
+                    }
+                    None => header.build(),
+                };
+                let header = FrameHeader {
+                    len: u32::try_from(payload.len()).unwrap_or(u32::MAX),
+                    ..header
                 };
                 let level = config.level_dbov.min(127);
                 Some(Picture {
@@ -299,14 +342,14 @@ impl FrameGenerator {
                     rtp_time,
                     picture_id: 0,
                     tl0_pic_idx: 0,
-                    frames: vec![LayerFrame {
-                        header,
-                        payload: header.build(),
-                    }],
+                    frames: vec![LayerFrame { header, payload }],
                     scalability: None,
                     audio_level: Some(level),
                 })
             }
+            Kind::Video(VideoConfig {
+                clip: Some(clip), ..
+            }) => self.clip_picture(&clip, picture, due, sent_at_micros),
             Kind::Video(config) => {
                 let keyframe = self.keyframe_due(due, &config);
                 if keyframe {
@@ -360,6 +403,55 @@ impl FrameGenerator {
         }
     }
 
+    /// The clip's next frame as a one-layer picture; a pending keyframe request restarts
+    /// the clip at its first frame, a keyframe.
+    fn clip_picture(
+        &mut self,
+        clip: &VideoClip,
+        picture: u32,
+        now: Instant,
+        sent_at_micros: u64,
+    ) -> Option<Picture> {
+        let restart = self.keyframe_wanted
+            && self
+                .last_keyframe
+                .is_none_or(|last| now.saturating_duration_since(last) >= MIN_KEYFRAME_GAP);
+        if restart || self.clip_at >= clip.frames.len() {
+            self.clip_at = 0;
+        }
+        // Empty only if built by hand: `VideoClip::parse` refuses an empty clip.
+        let frame = clip.frames.get(self.clip_at)?;
+        self.clip_at += 1;
+        if frame.keyframe {
+            self.last_keyframe = Some(now);
+            self.keyframe_wanted = false;
+        }
+        self.tl0_pic_idx = self.tl0_pic_idx.wrapping_add(1);
+        let header = FrameHeader {
+            sender_tag: self.sender_tag,
+            source: self.source,
+            spatial_id: 0,
+            temporal_id: 0,
+            keyframe: frame.keyframe,
+            frame_seq: self.next_frame_seq(),
+            picture,
+            sent_at_micros,
+            len: u32::try_from(frame.data.len()).unwrap_or(u32::MAX),
+        };
+        Some(Picture {
+            source: self.source,
+            rtp_time: media_time(picture, VIDEO_CLOCK_HZ, self.interval),
+            picture_id: (picture & 0x7fff) as u16,
+            tl0_pic_idx: self.tl0_pic_idx,
+            frames: vec![LayerFrame {
+                header,
+                payload: frame.data.clone(),
+            }],
+            scalability: frame.keyframe.then(|| vec![clip.size]),
+            audio_level: None,
+        })
+    }
+
     fn keyframe_due(&self, now: Instant, config: &VideoConfig) -> bool {
         match self.last_keyframe {
             None => true,
@@ -405,6 +497,63 @@ mod tests {
         for picture in [first, second] {
             assert_eq!(picture.frames.len(), 1);
             assert_eq!(verify(&picture.frames[0].payload).unwrap().sender_tag, 7);
+        }
+    }
+
+    #[test]
+    fn a_clip_loops_as_one_layer_and_restarts_on_a_keyframe_request() {
+        let clip = crate::media::clip::VideoClip::parse(include_bytes!(
+            "../../tests/fixtures/clip-320x180.ivf"
+        ))
+        .unwrap();
+        let frames = clip.frames.len();
+        let clip = Arc::new(clip);
+        let t0 = Instant::now();
+        let config = VideoConfig::clip(clip.clone());
+        let mut video = FrameGenerator::video(MediaSource::Video, config, 9, t0, SystemTime::now());
+        let mut now = t0;
+        let mut sent = Vec::new();
+        // Once round and five frames into the second.
+        for _ in 0..frames + 5 {
+            let picture = video.poll(now).unwrap();
+            assert_eq!(picture.frames.len(), 1);
+            assert_eq!(picture.scalability.is_some(), picture.keyframe());
+            sent.push(picture);
+            now = video.due();
+        }
+        for (at, picture) in sent.iter().enumerate() {
+            assert_eq!(picture.frames[0].payload, clip.frames[at % frames].data);
+        }
+        assert_eq!(
+            sent[1].rtp_time.wrapping_sub(sent[0].rtp_time),
+            3000,
+            "30 fps in a 90 kHz clock"
+        );
+        video.request_keyframe();
+        let restarted = video.poll(video.due()).unwrap();
+        assert!(restarted.keyframe());
+        assert_eq!(restarted.frames[0].payload, clip.frames[0].data);
+    }
+
+    #[test]
+    fn an_audio_clip_loops_one_packet_every_20_ms() {
+        let clip = Arc::new(
+            crate::media::clip::AudioClip::parse(include_bytes!(
+                "../../tests/fixtures/tone-440hz.opus"
+            ))
+            .unwrap(),
+        );
+        let config = AudioConfig {
+            clip: Some(clip.clone()),
+            ..AudioConfig::default()
+        };
+        let t0 = Instant::now();
+        let mut audio = FrameGenerator::audio(config, 7, t0, SystemTime::now());
+        let packets = clip.packets.len();
+        for at in 0..packets + 3 {
+            let picture = audio.poll(t0 + AUDIO_FRAME * at as u32).unwrap();
+            assert_eq!(picture.frames[0].payload, clip.packets[at % packets]);
+            assert_eq!(picture.rtp_time, 960 * at as u32);
         }
     }
 

@@ -16,6 +16,12 @@ use proto::signaling::MediaSource;
 const MAGIC: u16 = 0xC0C1;
 /// Bytes of [`FrameHeader`] on the wire.
 pub const HEADER_LEN: usize = 32;
+/// Opens the body of every synthetic frame, right after the header. It is readable only in
+/// a plaintext frame: a test that finds it in what the SFU forwarded has caught a frame that
+/// was not end-to-end encrypted.
+pub const PLAINTEXT_MARKER: &[u8; 16] = b"conclave-clear-1";
+/// Shortest frame payload: header and marker.
+pub const MIN_FRAME_LEN: usize = HEADER_LEN + PLAINTEXT_MARKER.len();
 /// Largest frame payload the generator makes and a receiver accepts.
 pub const MAX_FRAME_LEN: usize = 256 * 1024;
 
@@ -100,16 +106,17 @@ fn source_from_byte(byte: u8) -> Option<MediaSource> {
 }
 
 impl FrameHeader {
-    /// Builds the whole payload: header, then the derived body. `len` is
-    /// clamped to at least [`HEADER_LEN`] and at most [`MAX_FRAME_LEN`].
+    /// Builds the whole payload: header, [`PLAINTEXT_MARKER`], then the derived body. `len`
+    /// is clamped to at least [`MIN_FRAME_LEN`] and at most [`MAX_FRAME_LEN`].
     pub fn build(mut self) -> Vec<u8> {
-        let len = (self.len as usize).clamp(HEADER_LEN, MAX_FRAME_LEN);
+        let len = (self.len as usize).clamp(MIN_FRAME_LEN, MAX_FRAME_LEN);
         // The clamp keeps len within u32.
         self.len = u32::try_from(len).unwrap_or(u32::MAX);
         let mut out = Vec::with_capacity(len);
         self.write(&mut out);
         let mut body = BodyStream::new(&out);
-        out.extend((HEADER_LEN..len).map(|_| body.next_byte()));
+        out.extend_from_slice(PLAINTEXT_MARKER);
+        out.extend((MIN_FRAME_LEN..len).map(|_| body.next_byte()));
         out
     }
 
@@ -162,8 +169,13 @@ pub fn verify(payload: &[u8]) -> Result<FrameHeader, CorruptFrame> {
             received: payload.len(),
         });
     }
+    if let Some(offset) = (HEADER_LEN..MIN_FRAME_LEN)
+        .find(|&at| payload.get(at) != Some(&PLAINTEXT_MARKER[at - HEADER_LEN]))
+    {
+        return Err(CorruptFrame::BodyMismatch { offset });
+    }
     let mut body = BodyStream::new(&payload[..HEADER_LEN]);
-    for (offset, byte) in payload.iter().enumerate().skip(HEADER_LEN) {
+    for (offset, byte) in payload.iter().enumerate().skip(MIN_FRAME_LEN) {
         if *byte != body.next_byte() {
             return Err(CorruptFrame::BodyMismatch { offset });
         }
@@ -254,8 +266,14 @@ mod tests {
     }
 
     #[test]
+    fn every_frame_carries_the_marker_after_its_header() {
+        let payload = header(200).build();
+        assert_eq!(&payload[HEADER_LEN..MIN_FRAME_LEN], PLAINTEXT_MARKER);
+    }
+
+    #[test]
     fn lengths_are_clamped() {
-        assert_eq!(header(3).build().len(), HEADER_LEN);
+        assert_eq!(header(3).build().len(), MIN_FRAME_LEN);
         assert_eq!(header(u32::MAX).build().len(), MAX_FRAME_LEN);
     }
 }

@@ -10,6 +10,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
+use crate::media::cipher::FrameCipher;
 use crate::media::session::{MediaReport, MediaSession, Poll};
 
 /// Longest a receive datagram may be.
@@ -29,10 +30,15 @@ pub struct MediaPump {
 }
 
 impl MediaPump {
-    /// Starts driving `session` on `socket` (which `session` was made for).
-    pub fn start(session: MediaSession, socket: UdpSocket) -> MediaPump {
+    /// Starts driving `session` on `socket` (which `session` was made for), with `cipher`
+    /// on every frame.
+    pub fn start(
+        session: MediaSession,
+        socket: UdpSocket,
+        cipher: Box<dyn FrameCipher + Send>,
+    ) -> MediaPump {
         let (commands, receiver) = mpsc::channel(4);
-        let task = tokio::spawn(run(session, Arc::new(socket), receiver));
+        let task = tokio::spawn(run(session, cipher, Arc::new(socket), receiver));
         MediaPump { commands, task }
     }
 
@@ -56,6 +62,7 @@ impl MediaPump {
 
 async fn run(
     mut session: MediaSession,
+    mut cipher: Box<dyn FrameCipher + Send>,
     socket: Arc<UdpSocket>,
     mut commands: mpsc::Receiver<Command>,
 ) {
@@ -66,7 +73,7 @@ async fn run(
         if now >= next {
             // A broken session still answers for its counters; poll below
             // then gives the time to try again.
-            let _ = session.handle_timeout(now);
+            let _ = session.handle_timeout(now, cipher.as_mut());
         }
         next = loop {
             match session.poll(now) {
@@ -100,7 +107,7 @@ async fn run(
                     match socket.try_recv_from(&mut buf) {
                         Ok((len, source)) => {
                             // A datagram str0m refuses is dropped like a bad packet.
-                            let _ = session.handle_datagram(Instant::now(), source, &buf[..len]);
+                            let _ = session.handle_datagram(Instant::now(), source, &buf[..len], cipher.as_mut());
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(_) => continue,

@@ -9,6 +9,12 @@
 //! `screen`); the SFU's offers add the tracks the client receives
 //! ([`MediaSession::accept_offer`]), and `media_tracks` says whose they are
 //! ([`MediaSession::set_tracks`]).
+//!
+//! End-to-end encryption happens here, not in the shell: every frame payload (an Opus frame
+//! whole, each VP9 spatial-layer frame on its own so the SFU can still drop layers) goes
+//! through the caller's [`FrameCipher`] before packetization, so the VP9 payload descriptor
+//! stays clear; every reassembled frame is decrypted before it is verified. A frame the
+//! cipher will not encrypt (no epoch keys yet) is not sent at all.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -23,6 +29,7 @@ use str0m::net::{Protocol, Receive};
 use str0m::rtp::{ExtensionValues, RtpPacket, RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
 
+use crate::media::cipher::{CipherError, FrameCipher};
 use crate::media::generator::{AudioConfig, FrameGenerator, Picture, VideoConfig};
 use crate::media::packetizer::packetize;
 use crate::media::payload::sender_tag;
@@ -51,6 +58,9 @@ pub struct MediaConfig {
     pub video: VideoConfig,
     /// The screen share.
     pub screen: VideoConfig,
+    /// Keep up to this many received frames as they arrived (SFrame ciphertext) in the
+    /// report, so a test can hand them to another participant's keys.
+    pub capture_frames: usize,
 }
 
 impl Default for MediaConfig {
@@ -60,6 +70,7 @@ impl Default for MediaConfig {
             audio: AudioConfig::default(),
             video: VideoConfig::camera(),
             screen: VideoConfig::screen(),
+            capture_frames: 0,
         }
     }
 }
@@ -101,6 +112,19 @@ pub enum Poll {
 pub struct PeerReport {
     /// Per source.
     pub sources: BTreeMap<MediaSource, SourceStats>,
+    /// Frames that decrypted with this peer's key.
+    pub decrypted_frames: u64,
+    /// Frames on this peer's tracks that did not decrypt, or decrypted under another
+    /// member's key.
+    pub undecryptable_frames: u64,
+    /// Why the last undecryptable frame was refused.
+    pub last_undecryptable: Option<String>,
+    /// Frames under an epoch this member has no keys for, or before it has any keys,
+    /// received before any frame of this peer decrypted: the peer was still sending under the
+    /// epoch before this member joined (it had not yet processed the commit that added us),
+    /// or the SFU forwarded them while our Welcome was on its way. Expected at a join; not
+    /// counted as undecryptable.
+    pub frames_before_shared_epoch: u64,
 }
 
 /// A snapshot of what the session sent and received.
@@ -124,6 +148,11 @@ pub struct MediaReport {
     pub peers: BTreeMap<ParticipantId, PeerReport>,
     /// RTP packets on a stream no `media_tracks` entry explained.
     pub unattributed_frames: u64,
+    /// Pictures not sent because the cipher had no key for them (before the first epoch).
+    pub unencrypted_held_back: u64,
+    /// The most recent received frames as they arrived, up to
+    /// [`MediaConfig::capture_frames`].
+    pub captured: VecDeque<Vec<u8>>,
 }
 
 struct SendTrack {
@@ -155,10 +184,11 @@ pub struct MediaSession {
     pending_offer: Option<SdpPendingOffer>,
     tracks: HashMap<Mid, TrackInfo>,
     receive: HashMap<Ssrc, ReceiveStream>,
-    unattributed: HashMap<Mid, Vec<Reassembled>>,
+    unattributed: HashMap<Mid, Vec<Opened>>,
     report: MediaReport,
     random: u64,
     scratch: Vec<Reassembled>,
+    opened: Vec<Opened>,
     closed: bool,
     outgoing: VecDeque<(SocketAddr, Vec<u8>)>,
     rtc_timeout: Instant,
@@ -211,6 +241,7 @@ impl MediaSession {
             report: MediaReport::default(),
             random: u64::from(tag) << 1 | 1,
             scratch: Vec::new(),
+            opened: Vec::new(),
             closed: false,
             outgoing: VecDeque::new(),
             rtc_timeout: now,
@@ -331,7 +362,7 @@ impl MediaSession {
         for mid in waiting {
             if let Some(items) = self.unattributed.remove(&mid) {
                 for item in items {
-                    self.attribute(mid, &item);
+                    self.attribute(mid, item);
                 }
             }
         }
@@ -363,30 +394,36 @@ impl MediaSession {
         report
     }
 
-    /// Takes one datagram received on the local socket.
+    /// Takes one datagram received on the local socket; `cipher` decrypts the frames it
+    /// completes.
     pub fn handle_datagram(
         &mut self,
         now: Instant,
         source: SocketAddr,
         contents: &[u8],
+        cipher: &mut dyn FrameCipher,
     ) -> Result<(), MediaError> {
         let Ok(receive) = Receive::new(Protocol::Udp, source, self.local, contents) else {
             // Not STUN, DTLS, RTP or RTCP: not for us.
             return Ok(());
         };
         self.rtc.handle_input(Input::Receive(now, receive))?;
-        self.drain_rtc(now)
+        self.drain_rtc(now, cipher)
     }
 
-    /// Moves time forward: sends due frames, gives up stale holes.
-    pub fn handle_timeout(&mut self, now: Instant) -> Result<(), MediaError> {
+    /// Moves time forward: sends due frames (encrypted by `cipher`), gives up stale holes.
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        cipher: &mut dyn FrameCipher,
+    ) -> Result<(), MediaError> {
         self.rtc.handle_input(Input::Timeout(now))?;
-        self.drain_rtc(now)?;
+        self.drain_rtc(now, cipher)?;
         if self.rtc.is_connected() {
-            self.write_due_frames(now);
+            self.write_due_frames(now, cipher);
             // Written packets are stamped and paced from the next timeout.
             self.rtc.handle_input(Input::Timeout(now))?;
-            self.drain_rtc(now)?;
+            self.drain_rtc(now, cipher)?;
         }
         let mut out = std::mem::take(&mut self.scratch);
         let ssrcs: Vec<Ssrc> = self
@@ -399,7 +436,7 @@ impl MediaSession {
             if let Some(stream) = self.receive.get_mut(&ssrc) {
                 stream.reassembler.handle_timeout(now, &mut out);
             }
-            self.deliver(now, ssrc, &mut out);
+            self.deliver(now, ssrc, &mut out, cipher);
         }
         self.scratch = out;
         Ok(())
@@ -408,7 +445,9 @@ impl MediaSession {
     /// The next thing to do: a datagram to send, or when to call
     /// [`MediaSession::handle_timeout`]. Call until it gives a timeout.
     pub fn poll(&mut self, now: Instant) -> Result<Poll, MediaError> {
-        self.drain_rtc(now)?;
+        // Only transmits and timeouts are left to drain here: every input method drains
+        // str0m's received packets itself, with the cipher in hand.
+        self.drain_rtc(now, &mut NoFrames)?;
         if let Some((destination, contents)) = self.outgoing.pop_front() {
             return Ok(Poll::Transmit {
                 destination,
@@ -432,13 +471,13 @@ impl MediaSession {
     /// Polls str0m until it wants time to pass. In RTP mode str0m holds only
     /// one received packet for the next poll, so this runs after every
     /// input; transmits wait in a queue for [`MediaSession::poll`].
-    fn drain_rtc(&mut self, now: Instant) -> Result<(), MediaError> {
+    fn drain_rtc(&mut self, now: Instant, cipher: &mut dyn FrameCipher) -> Result<(), MediaError> {
         loop {
             match self.rtc.poll_output()? {
                 Output::Transmit(transmit) => self
                     .outgoing
                     .push_back((transmit.destination, transmit.contents.into())),
-                Output::Event(event) => self.handle_event(now, event),
+                Output::Event(event) => self.handle_event(now, event, cipher),
                 Output::Timeout(at) => {
                     self.rtc_timeout = at;
                     return Ok(());
@@ -456,7 +495,7 @@ impl MediaSession {
         }
     }
 
-    fn handle_event(&mut self, now: Instant, event: Event) {
+    fn handle_event(&mut self, now: Instant, event: Event, cipher: &mut dyn FrameCipher) {
         match event {
             Event::Connected => {
                 self.report.connected_at.get_or_insert(now);
@@ -470,14 +509,20 @@ impl MediaSession {
                     track.generator.request_keyframe();
                 }
             }
-            Event::RtpPacket(packet) => self.receive_rtp(now, packet),
+            Event::RtpPacket(packet) => self.receive_rtp(now, packet, cipher),
             _ => {}
         }
     }
 
-    fn write_due_frames(&mut self, now: Instant) {
+    fn write_due_frames(&mut self, now: Instant, cipher: &mut dyn FrameCipher) {
         for index in 0..self.send.len() {
-            while let Some(picture) = self.send[index].generator.poll(now) {
+            while let Some(mut picture) = self.send[index].generator.poll(now) {
+                if seal(&mut picture, cipher).is_err() {
+                    // No key (before the first epoch) or a failing cipher: nothing goes
+                    // out in the clear.
+                    self.report.unencrypted_held_back += 1;
+                    continue;
+                }
                 self.write_picture(index, now, &picture);
             }
         }
@@ -521,7 +566,7 @@ impl MediaSession {
         self.send[index].seq = seq;
     }
 
-    fn receive_rtp(&mut self, now: Instant, packet: RtpPacket) {
+    fn receive_rtp(&mut self, now: Instant, packet: RtpPacket, cipher: &mut dyn FrameCipher) {
         self.report.received_packets += 1;
         let ssrc = packet.header.ssrc;
         if !self.receive.contains_key(&ssrc) {
@@ -551,27 +596,60 @@ impl MediaSession {
                 .reassembler
                 .push(packet.timestamp, *packet.seq_no, packet.payload, &mut out);
         }
-        self.deliver(now, ssrc, &mut out);
+        self.deliver(now, ssrc, &mut out, cipher);
         self.scratch = out;
     }
 
     /// Accounts for what one stream's reassembler produced, and asks for a
     /// keyframe when a video stream cannot be decoded from what it has.
-    fn deliver(&mut self, now: Instant, ssrc: Ssrc, out: &mut Vec<Reassembled>) {
+    fn deliver(
+        &mut self,
+        now: Instant,
+        ssrc: Ssrc,
+        out: &mut Vec<Reassembled>,
+        cipher: &mut dyn FrameCipher,
+    ) {
         let Some(stream) = self.receive.get_mut(&ssrc) else {
             out.clear();
             return;
         };
         let mid = stream.mid;
         let mut want_keyframe = false;
-        for item in out.iter() {
+        // Decrypt first: a keyframe only counts once it decrypted (one sent under an epoch
+        // this participant never had is no start for a decoder).
+        let capture = self.config.capture_frames;
+        if capture > 0 {
+            for item in out.iter() {
+                if let Reassembled::Frame { payload, .. } = item {
+                    if self.report.captured.len() >= capture {
+                        self.report.captured.pop_front();
+                    }
+                    self.report.captured.push_back(payload.clone());
+                }
+            }
+        }
+        let mut opened = std::mem::take(&mut self.opened);
+        opened.extend(out.drain(..).map(|item| Opened::of(item, now, cipher)));
+        for item in opened.iter_mut() {
             match item {
-                Reassembled::Incomplete => want_keyframe = stream.video,
-                Reassembled::Frame { keyframe, .. } => {
+                Opened::Clear(_) => want_keyframe = stream.video,
+                Opened::Frame {
+                    item: Reassembled::Frame { keyframe, .. },
+                    ..
+                } => {
                     if *keyframe {
                         stream.keyframe_seen = true;
                     } else if stream.video && !stream.keyframe_seen {
+                        // A decoder drops it, waiting for a keyframe.
                         want_keyframe = true;
+                        item.skip();
+                    }
+                }
+                Opened::Frame { .. } | Opened::Skipped { .. } => {}
+                Opened::Refused(_) => {
+                    if stream.video {
+                        want_keyframe = true;
+                        stream.keyframe_seen = false;
                     }
                 }
             }
@@ -595,9 +673,10 @@ impl MediaSession {
                 stats.lost_packets += new_lost;
             }
         }
-        for item in out.drain(..) {
-            self.attribute(mid, &item);
+        for item in opened.drain(..) {
+            self.attribute(mid, item);
         }
+        self.opened = opened;
     }
 
     fn stats_for(&mut self, mid: Mid) -> Option<&mut SourceStats> {
@@ -613,19 +692,58 @@ impl MediaSession {
         )
     }
 
-    fn attribute(&mut self, mid: Mid, item: &Reassembled) {
+    fn attribute(&mut self, mid: Mid, item: Opened) {
         let Some(track) = self.tracks.get(&mid) else {
             let held = self.unattributed.entry(mid).or_default();
             if held.len() < MAX_UNATTRIBUTED {
-                held.push(item.clone());
+                held.push(item);
             }
             return;
         };
-        let expected = sender_tag(track.participant_id.as_str());
+        let owner = track.participant_id.clone();
+        let (item, sender) = match item {
+            Opened::Clear(item) => (Some(item), None),
+            Opened::Frame { item, sender } => (Some(item), Some(sender)),
+            Opened::Skipped { sender } => (None, Some(sender)),
+            Opened::Refused(CipherError::UnknownEpoch(_) | CipherError::NoKeys)
+                if self
+                    .report
+                    .peers
+                    .get(&owner)
+                    .is_none_or(|peer| peer.decrypted_frames == 0) =>
+            {
+                let peer = self.report.peers.entry(owner).or_default();
+                peer.frames_before_shared_epoch += 1;
+                return;
+            }
+            Opened::Refused(error) => {
+                let peer = self.report.peers.entry(owner).or_default();
+                peer.undecryptable_frames += 1;
+                peer.last_undecryptable = Some(error.to_string());
+                return;
+            }
+        };
+        if let Some(sender) = sender {
+            let peer = self.report.peers.entry(owner.clone()).or_default();
+            match sender {
+                Some(sender) if sender != owner => {
+                    // A frame under another member's key on this peer's track: the SFU
+                    // (or someone) swapped streams; it is not this peer's media.
+                    peer.undecryptable_frames += 1;
+                    peer.last_undecryptable = Some(format!("frame sent under the key of {sender}"));
+                    return;
+                }
+                _ => peer.decrypted_frames += 1,
+            }
+        }
+        let Some(item) = item else {
+            return;
+        };
+        let expected = sender_tag(owner.as_str());
         let random = self.next_random();
         let clock = self.clock;
         if let Some(stats) = self.stats_for(mid) {
-            stats.record(item, expected, &clock, random);
+            stats.record(&item, expected, &clock, random);
         }
     }
 
@@ -634,6 +752,80 @@ impl MediaSession {
         self.random ^= self.random << 25;
         self.random ^= self.random >> 27;
         self.random.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Encrypts each frame of a picture in place: an Opus frame whole, each VP9 spatial-layer
+/// frame on its own (the packetizer puts the clear payload descriptor in front).
+fn seal(picture: &mut Picture, cipher: &mut dyn FrameCipher) -> Result<(), CipherError> {
+    for frame in &mut picture.frames {
+        frame.payload = cipher.encrypt(&frame.payload)?;
+    }
+    Ok(())
+}
+
+/// A reassembled frame after decryption.
+enum Opened {
+    /// Loss news, nothing to decrypt.
+    Clear(Reassembled),
+    /// Decrypted; `sender` is whom the key named.
+    Frame {
+        item: Reassembled,
+        sender: Option<ParticipantId>,
+    },
+    /// Decrypted, but a video delta frame before any decrypted keyframe: counted as
+    /// decrypted, not verified (a decoder could not use it).
+    Skipped { sender: Option<ParticipantId> },
+    /// Did not decrypt.
+    Refused(CipherError),
+}
+
+impl Opened {
+    fn skip(&mut self) {
+        if let Opened::Frame { sender, .. } = self {
+            *self = Opened::Skipped {
+                sender: sender.take(),
+            };
+        }
+    }
+
+    fn of(item: Reassembled, now: Instant, cipher: &mut dyn FrameCipher) -> Opened {
+        match item {
+            Reassembled::Incomplete => Opened::Clear(Reassembled::Incomplete),
+            Reassembled::Frame {
+                payload,
+                keyframe,
+                completed_at,
+            } => match cipher.decrypt(&payload, now) {
+                Ok(opened) => Opened::Frame {
+                    item: Reassembled::Frame {
+                        payload: opened.payload,
+                        keyframe,
+                        completed_at,
+                    },
+                    sender: opened.sender,
+                },
+                Err(error) => Opened::Refused(error),
+            },
+        }
+    }
+}
+
+/// The cipher of [`MediaSession::poll`], which completes no frames: its drain only
+/// collects transmits and the timeout, the inputs having drained received packets already.
+struct NoFrames;
+
+impl FrameCipher for NoFrames {
+    fn encrypt(&mut self, _frame: &[u8]) -> Result<Vec<u8>, CipherError> {
+        Err(CipherError::NoKeys)
+    }
+
+    fn decrypt(
+        &mut self,
+        _frame: &[u8],
+        _now: Instant,
+    ) -> Result<crate::media::cipher::Opened, CipherError> {
+        Err(CipherError::NoKeys)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use crate::media::payload::{self, FrameHeader};
+use crate::media::payload::{self, CorruptFrame, FrameHeader};
 use crate::media::reassembly::Reassembled;
 
 /// Latency samples kept per source; later frames replace random earlier ones
@@ -29,6 +29,9 @@ pub struct SourceStats {
     pub out_of_order: u64,
     /// Frames whose bytes, length or sender did not verify.
     pub corrupt: u64,
+    /// Frames that decrypted but are not synthetic: real codec media (a browser's Opus or
+    /// VP9, or a clip). Their bytes cannot be checked, only that they arrived.
+    pub codec_frames: u64,
     /// The first corruption seen, for the report.
     pub first_corruption: Option<String>,
     /// One-way latency samples in microseconds (send timestamp to completion).
@@ -76,6 +79,13 @@ impl SourceStats {
                     "frame {} carries sender tag {:08x} (expected {expected_tag:08x}), keyframe {} (descriptor says {keyframe})",
                     header.frame_seq, header.sender_tag, header.keyframe
                 ));
+                return None;
+            }
+            // SFrame already authenticated the bytes, so a frame without the synthetic magic
+            // (or shorter than any synthetic frame, like an Opus silence frame) is what its
+            // sender meant to send: real media from a real encoder.
+            Err(CorruptFrame::BadMagic | CorruptFrame::TooShort(_)) => {
+                self.codec_frames += 1;
                 return None;
             }
             Err(e) => {
@@ -128,9 +138,10 @@ impl SourceStats {
         }
     }
 
-    /// True when frames arrived and none was lost, incomplete, out of order or corrupt.
+    /// True when frames arrived (synthetic ones verified, or real codec frames) and none was
+    /// lost, incomplete, out of order or corrupt.
     pub fn intact(&self) -> bool {
-        self.frames > 0
+        (self.frames > 0 || self.codec_frames > 0)
             && self.lost_packets == 0
             && self.incomplete_frames == 0
             && self.out_of_order == 0
@@ -223,5 +234,22 @@ mod tests {
         assert_eq!(stats.incomplete_frames, 1);
         assert_eq!(stats.frames, 3);
         assert!(!stats.intact());
+    }
+
+    #[test]
+    fn real_codec_frames_count_as_received_not_corrupt() {
+        let t0 = Instant::now();
+        let clock = WallClock::new(t0, SystemTime::now());
+        let mut stats = SourceStats::default();
+        let arrive = |payload: Vec<u8>| Reassembled::Frame {
+            payload,
+            keyframe: true,
+            completed_at: t0,
+        };
+        // A VP9 keyframe's first bytes, and a 3-byte Opus frame.
+        stats.record(&arrive(vec![0x82, 0x49, 0x83, 0x42, 0x00]), 5, &clock, 0);
+        stats.record(&arrive(vec![0xf8, 0xff, 0xfe]), 5, &clock, 0);
+        assert_eq!((stats.codec_frames, stats.frames, stats.corrupt), (2, 0, 0));
+        assert!(stats.intact());
     }
 }

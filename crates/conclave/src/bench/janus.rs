@@ -1,7 +1,17 @@
 //! Janus 1.1.2's videoroom plugin as a comparison target for
-//! `conclave bench sfu`: starts Janus (Debian package `janus`) on loopback
-//! with only the HTTP transport and the videoroom plugin, then seats the
+//! `conclave bench sfu`: starts Janus (Debian package `janus`) with only the
+//! HTTP transport (on 127.0.0.1) and the videoroom plugin, then seats the
 //! same native clients through its HTTP long-poll JSON API.
+//!
+//! Janus's ICE gathering (`janus_ice_setup_local` in `src/ice.c`) skips
+//! every interface flagged `IFF_LOOPBACK` before it looks at
+//! `ice_enforce_list`, so on loopback alone it offers no candidate and no
+//! PeerConnection ever connects. The bench therefore takes the address of
+//! an up, non-loopback interface (`--janus-ip`): Janus gathers only there
+//! and the clients bind to it. `scripts/janus-bench.sh` makes such an
+//! interface in a network namespace of its own (a veth pair whose ends both
+//! stay in the namespace), so nothing outside the machine is reachable and
+//! the kernel still delivers every datagram locally, as on loopback.
 //!
 //! In the videoroom every publisher has its own PeerConnection, and every
 //! subscriber one more that receives all the feeds it asked for; a bench
@@ -9,7 +19,7 @@
 //! the other publishers).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::str::FromStr;
@@ -17,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context};
+use client::media::cipher::Plaintext;
 use client::media::pump::MediaPump;
 use client::media::session::{MediaConfig, MediaReport, MediaSession};
 use proto::ids::ParticipantId;
@@ -41,12 +52,15 @@ pub struct JanusServer {
     child: tokio::process::Child,
     pid: u32,
     base: String,
+    ice_ip: IpAddr,
     dir: tempfile::TempDir,
 }
 
 impl JanusServer {
-    /// Writes the configuration and starts Janus, waiting until its HTTP API answers.
-    pub async fn start() -> anyhow::Result<JanusServer> {
+    /// Writes the configuration and starts Janus with ICE on `ice_ip` only,
+    /// waiting until its HTTP API answers.
+    pub async fn start(ice_ip: IpAddr) -> anyhow::Result<JanusServer> {
+        check_ice_ip(ice_ip)?;
         let binary = which_janus().ok_or_else(|| {
             anyhow!("janus is not installed (apt-get update && apt-get install -y janus)")
         })?;
@@ -55,7 +69,7 @@ impl JanusServer {
             .tempdir()
             .context("cannot create Janus's configuration directory")?;
         let port = free_port()?;
-        write_config(dir.path(), port)?;
+        write_config(dir.path(), port, ice_ip)?;
         let mut child = tokio::process::Command::new(binary)
             .arg("-C")
             .arg(dir.path().join("janus.jcfg"))
@@ -93,6 +107,7 @@ impl JanusServer {
             child,
             pid,
             base,
+            ice_ip,
             dir,
         })
     }
@@ -109,8 +124,9 @@ impl JanusServer {
         self.pid
     }
 
-    /// Stops Janus (SIGTERM, then SIGKILL after 5 s).
-    pub async fn stop(mut self) {
+    /// Stops Janus (SIGTERM, then SIGKILL after 5 s) and keeps its log at
+    /// `keep_log`, since the configuration directory goes with it.
+    pub async fn stop(mut self, keep_log: &Path) {
         let _ = tokio::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status()
@@ -121,7 +137,32 @@ impl JanusServer {
         {
             let _ = self.child.kill().await;
         }
+        if let Err(e) = std::fs::copy(self.dir.path().join("janus.log"), keep_log) {
+            eprintln!(
+                "bench: cannot keep Janus's log at {}: {e}",
+                keep_log.display()
+            );
+        }
     }
+}
+
+/// Refuses an address Janus cannot gather on, or that no local interface
+/// holds, before Janus starts and the failure turns into an ICE timeout.
+fn check_ice_ip(ip: IpAddr) -> anyhow::Result<()> {
+    if ip.is_loopback() || ip.is_unspecified() || ip.is_multicast() {
+        bail!(
+            "--janus-ip {ip}: Janus gathers no ICE candidate on a loopback, unspecified or \
+             multicast address; give the address of an up, non-loopback interface \
+             (scripts/janus-bench.sh makes one in a network namespace)"
+        );
+    }
+    std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).with_context(|| {
+        format!(
+            "--janus-ip {ip}: no local interface holds this address \
+             (run the bench through scripts/janus-bench.sh)"
+        )
+    })?;
+    Ok(())
 }
 
 fn which_janus() -> Option<PathBuf> {
@@ -136,9 +177,10 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// janus.jcfg with loopback-only ICE, the HTTP transport on `port`, and
-/// folders that hold only the videoroom plugin and the HTTP transport.
-fn write_config(dir: &Path, port: u16) -> anyhow::Result<()> {
+/// janus.jcfg with ICE on `ice_ip` only, the HTTP transport on
+/// 127.0.0.1:`port`, and folders that hold only the videoroom plugin and the
+/// HTTP transport.
+fn write_config(dir: &Path, port: u16, ice_ip: IpAddr) -> anyhow::Result<()> {
     for (folder, library) in [
         ("plugins", "plugins/libjanus_videoroom.so"),
         ("transports", "transports/libjanus_http.so"),
@@ -172,7 +214,7 @@ media: {{
     rtp_port_range = "20000-40000"
 }}
 nat: {{
-    ice_enforce_list = "lo"
+    ice_enforce_list = "{ice_ip}"
     ignore_mdns = true
 }}
 plugins: {{
@@ -402,8 +444,11 @@ fn feed_participant(n: u64) -> anyhow::Result<ParticipantId> {
         .map_err(|e| anyhow!("bad synthetic participant id: {e}"))
 }
 
-async fn media_socket() -> anyhow::Result<(UdpSocket, SocketAddr)> {
-    let socket = UdpSocket::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)).await?;
+/// A client's media socket, on the address Janus gathers on.
+async fn media_socket(ice_ip: IpAddr) -> anyhow::Result<(UdpSocket, SocketAddr)> {
+    let socket = UdpSocket::bind(SocketAddr::new(ice_ip, 0))
+        .await
+        .with_context(|| format!("cannot bind a media socket on {ice_ip}"))?;
     let local = socket.local_addr()?;
     Ok((socket, local))
 }
@@ -422,6 +467,9 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
                 "publishers": 100,
                 "audiocodec": "opus",
                 "videocodec": "vp9",
+                // Janus then picks layers per subscriber from the VP9
+                // descriptor, the same work Conclave's router does.
+                "video_svc": true,
                 "bitrate": 0,
                 "fir_freq": 0,
                 "notify_joining": false,
@@ -449,7 +497,7 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
             e["plugindata"]["data"]["videoroom"] == "joined"
         })
         .await?;
-        let (socket, local) = media_socket().await?;
+        let (socket, local) = media_socket(janus.ice_ip).await?;
         let now = Instant::now();
         let mut media =
             MediaSession::new(publisher_media(args), &id, local, now, SystemTime::now())
@@ -472,12 +520,12 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
             .as_str()
             .ok_or_else(|| anyhow!("no SDP in janus's answer"))?;
         media.accept_answer(sdp).map_err(|e| anyhow!("{e}"))?;
-        publishing.push((n, id, now, MediaPump::start(media, socket)));
+        publishing.push((n, id, MediaPump::start(media, socket, Box::new(Plaintext))));
     }
 
     // Janus offers a feed to subscribers only once its PeerConnection is up.
     let deadline = Instant::now() + EVENT_TIMEOUT;
-    for (n, _, _, pump) in &publishing {
+    for (n, _, pump) in &publishing {
         loop {
             if pump
                 .report()
@@ -505,7 +553,7 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
     for n in 1..=total {
         let publisher = publishing.next();
         let id = match &publisher {
-            Some((_, id, _, _)) => id.clone(),
+            Some((_, id, _)) => id.clone(),
             None => feed_participant(n)?,
         };
         let feeds: Vec<u64> = (1..=u64::from(args.publishers))
@@ -515,17 +563,14 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
         let receiving = if feeds.is_empty() {
             None
         } else {
-            Some(subscribe(&session, &id, &feeds).await?)
+            Some(subscribe(&session, janus.ice_ip, &id, &feeds).await?)
         };
-        let joined_at = publisher
-            .as_ref()
-            .map_or(joined_at, |(_, _, _, _)| joined_at);
         members.push(Member {
             id,
             joined_at,
             publisher: publisher.is_some(),
             handle: MemberHandle::Janus(JanusMember {
-                publishing: publisher.map(|(_, _, _, pump)| pump),
+                publishing: publisher.map(|(_, _, pump)| pump),
                 receiving,
             }),
         });
@@ -536,6 +581,7 @@ pub(crate) async fn seat(args: &SfuArgs, janus: &JanusServer) -> anyhow::Result<
 /// One receiving PeerConnection for `feeds`.
 async fn subscribe(
     session: &Session,
+    ice_ip: IpAddr,
     me: &ParticipantId,
     feeds: &[u64],
 ) -> anyhow::Result<MediaPump> {
@@ -574,7 +620,7 @@ async fn subscribe(
             });
         }
     }
-    let (socket, local) = media_socket().await?;
+    let (socket, local) = media_socket(ice_ip).await?;
     let now = Instant::now();
     let config = MediaConfig {
         publish: Vec::new(),
@@ -610,5 +656,38 @@ async fn subscribe(
             )
             .await?;
     }
-    Ok(MediaPump::start(media, socket))
+    Ok(MediaPump::start(media, socket, Box::new(Plaintext)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_janus_cannot_gather_on_is_refused_before_it_starts() {
+        for refused in ["127.0.0.1", "::1", "0.0.0.0", "224.0.0.1"] {
+            let ip: IpAddr = refused.parse().expect("a literal address");
+            let error = check_ice_ip(ip).expect_err(refused).to_string();
+            assert!(error.contains("loopback"), "{refused}: {error}");
+        }
+        // TEST-NET-3 (RFC 5737): no interface of a test machine holds it.
+        let foreign: IpAddr = "203.0.113.7".parse().expect("a literal address");
+        let error = format!("{:#}", check_ice_ip(foreign).expect_err("not local"));
+        assert!(error.contains("no local interface"), "{error}");
+    }
+
+    #[test]
+    fn the_config_gathers_only_on_the_given_address() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ip: IpAddr = "10.99.0.1".parse().expect("a literal address");
+        write_config(dir.path(), 8088, ip).expect("config written");
+        let config = std::fs::read_to_string(dir.path().join("janus.jcfg")).expect("janus.jcfg");
+        assert!(
+            config.contains("ice_enforce_list = \"10.99.0.1\""),
+            "{config}"
+        );
+        let http = std::fs::read_to_string(dir.path().join("janus.transport.http.jcfg"))
+            .expect("the HTTP transport's config");
+        assert!(http.contains("ip = \"127.0.0.1\"") && http.contains("port = 8088"));
+    }
 }

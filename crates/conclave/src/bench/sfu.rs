@@ -20,7 +20,8 @@
 //! The clients run in this process on the same two cores as the target, so
 //! latencies include their scheduling: they are upper bounds.
 
-use std::path::PathBuf;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -87,9 +88,16 @@ pub struct SfuArgs {
     #[arg(long, value_name = "KBPS", default_value_t = 1500,
           value_parser = clap::value_parser!(u32).range(50..=20_000))]
     pub video_kbps: u32,
-    /// Where to write the figures as JSON.
+    /// Where to write the figures as JSON (with `--target janus`, Janus's
+    /// log goes beside it as FILE.janus.log).
     #[arg(long, value_name = "FILE")]
     pub json: PathBuf,
+    /// With `--target janus`: the address Janus gathers its one ICE
+    /// candidate on and the clients bind to. Janus skips loopback
+    /// interfaces, so it must belong to an up, non-loopback interface;
+    /// scripts/janus-bench.sh makes one in a network namespace.
+    #[arg(long, value_name = "IP")]
+    pub janus_ip: Option<IpAddr>,
 }
 
 /// The figures of one run, as written to the JSON file.
@@ -242,6 +250,9 @@ pub(crate) fn publisher_media(args: &SfuArgs) -> MediaConfig {
 async fn measure_target(args: &SfuArgs) -> anyhow::Result<Report> {
     match args.target {
         Target::Conclave => {
+            if args.janus_ip.is_some() {
+                bail!("--janus-ip is for --target janus");
+            }
             let mut child = None;
             let base = match &args.server {
                 Some(url) => check_server_url(url)?,
@@ -271,7 +282,13 @@ async fn measure_target(args: &SfuArgs) -> anyhow::Result<Report> {
             if args.server.is_some() {
                 bail!("--server is for --target conclave; Janus is always started by the bench");
             }
-            let janus = super::janus::JanusServer::start()
+            let ice_ip = args.janus_ip.ok_or_else(|| {
+                anyhow!(
+                    "--target janus needs --janus-ip: Janus gathers no ICE candidate on \
+                     loopback; run it through scripts/janus-bench.sh"
+                )
+            })?;
+            let janus = super::janus::JanusServer::start(ice_ip)
                 .await
                 .context("cannot start Janus")?;
             let pid = Some(janus.pid());
@@ -281,7 +298,9 @@ async fn measure_target(args: &SfuArgs) -> anyhow::Result<Report> {
             }
             .await
             .map_err(|e| e.context(format!("Janus's log ends:\n{}", janus.log_tail())));
-            janus.stop().await;
+            let mut log = args.json.clone().into_os_string();
+            log.push(".janus.log");
+            janus.stop(Path::new(&log)).await;
             finish(args, measured?).await
         }
     }

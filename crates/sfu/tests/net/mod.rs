@@ -1,17 +1,22 @@
 //! An in-memory network of real str0m peers around one real [`Router`], on a
 //! deterministic clock. Peers play the native client: they offer their own
 //! tracks, answer the router's offers and publish synthetic Opus-sized audio
-//! and VP9 L3T3_KEY video with valid payload descriptors.
+//! and VP9 L3T3_KEY video with valid payload descriptors. Every frame starts
+//! with an SFrame header ([`SFRAME_HEADER_LEN`] bytes) of the meeting's epoch
+//! and its publisher's leaf, as the router's E2EE gate demands; the bodies
+//! are not really encrypted (the router never decrypts).
 #![allow(dead_code, clippy::unwrap_used)] // each test binary uses a different subset
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use e2ee::group::{Epoch, LeafIndex};
+use e2ee::header::{FrameHeader, Kid};
 use proto::ids::{MeetingId, OpaqueId, ParticipantId};
 use proto::signaling::{MediaSource, ServerMessage, TrackInfo};
 use sfu::vp9::{self, Scalability, Vp9Descriptor};
-use sfu::{Admission, Output, Router, RouterConfig, RouterEvent};
+use sfu::{Admission, GroupEpoch, Output, Router, RouterConfig, RouterEvent};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, KeyframeRequestKind, MediaKind, Mid};
@@ -20,6 +25,11 @@ use str0m::rtp::{ExtensionValues, RtpWrite};
 use str0m::{Candidate, Event, Input, Rtc, RtcConfig};
 
 pub const ROUTER_ADDR: &str = "127.0.0.1:10000";
+/// The MLS epoch the router is told: with it every KID (leaf << 4 | 8) is at least 8, so
+/// every SFrame header (counter 0) is two bytes long.
+pub const EPOCH: u64 = 8;
+/// Length of the SFrame header at the start of every frame.
+pub const SFRAME_HEADER_LEN: usize = 2;
 /// Sizes of the three spatial layers' frames (bytes), like 180p/360p/720p.
 pub const LAYER_BYTES: [usize; 3] = [300, 900, 2400];
 pub const HEIGHTS: [u16; 3] = [180, 360, 720];
@@ -40,6 +50,11 @@ pub struct Received {
 
 pub struct Peer {
     pub id: ParticipantId,
+    /// Its leaf in the meeting's MLS group.
+    pub leaf: u32,
+    /// The leaf its SFrame KIDs name (its own unless a test makes it impersonate), or
+    /// `None` to send plaintext frames without an SFrame header.
+    pub kid_leaf: Option<u32>,
     pub addr: SocketAddr,
     pub rtc: Rtc,
     pending: Option<SdpPendingOffer>,
@@ -60,7 +75,7 @@ pub struct Peer {
     pub video_seq: u64,
     next_audio: Instant,
     next_picture: Instant,
-    force_keyframe: bool,
+    pub force_keyframe: bool,
 }
 
 pub struct Net {
@@ -116,8 +131,11 @@ impl Net {
             .set_stats_interval(None)
             .build(self.now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        let leaf = self.peers.len() as u32;
         self.peers.push(Peer {
             id,
+            leaf,
+            kid_leaf: Some(leaf),
             addr,
             rtc,
             pending: None,
@@ -139,7 +157,17 @@ impl Net {
             next_picture: self.now,
             force_keyframe: false,
         });
+        self.tell_group();
         self.peers.len() - 1
+    }
+
+    /// Tells the router the group: every peer at its leaf, in [`EPOCH`].
+    pub fn tell_group(&mut self) {
+        let group = GroupEpoch {
+            epoch: EPOCH,
+            leaves: self.peers.iter().map(|p| (p.id.clone(), p.leaf)).collect(),
+        };
+        self.router.set_group(&self.meeting, group, self.now);
     }
 
     /// The peer offers its own tracks (audio + video if `publish`, else one
@@ -342,8 +370,9 @@ impl Net {
             let mid = peer.audio_mid.unwrap();
             let seq = peer.audio_seq;
             peer.audio_seq += 1;
-            let mut payload = vec![0xa0; 100];
-            payload[..8].copy_from_slice(&seq.to_be_bytes());
+            let mut payload = peer.kid_leaf.map(sframe_header).unwrap_or_default();
+            payload.extend_from_slice(&seq.to_be_bytes());
+            payload.resize(100, 0xa0);
             let exts = ExtensionValues {
                 audio_level: Some(peer.audio_level),
                 voice_activity: Some(true),
@@ -362,7 +391,7 @@ impl Net {
             peer.picture += 1;
             let key = n == 0 || peer.force_keyframe;
             peer.force_keyframe = false;
-            let packets = svc_picture(n, key);
+            let packets = svc_picture(n, key, peer.kid_leaf);
             let pt = pt_of(&peer.rtc, Codec::Vp9);
             let mid = peer.video_mid.unwrap();
             let time = (n * 3000) as u32;
@@ -422,10 +451,19 @@ pub fn pt_of(rtc: &Rtc, codec: Codec) -> str0m::media::Pt {
         .unwrap()
 }
 
+/// The SFrame header a peer at `leaf` puts before each frame (counter 0).
+pub fn sframe_header(leaf: u32) -> Vec<u8> {
+    let header = FrameHeader::encode(Kid::new(LeafIndex::new(leaf), Epoch::new(EPOCH)), 0);
+    assert_eq!(header.len(), SFRAME_HEADER_LEN);
+    header
+}
+
 /// The RTP payloads of one L3T3_KEY picture: per spatial layer one or two
 /// packets, each a VP9 descriptor followed by a recognisable body
-/// (picture number, layer, packet index, then filler).
-pub fn svc_picture(n: u64, key: bool) -> Vec<Vec<u8>> {
+/// (picture number, layer, packet index, then filler); the first packet of
+/// each layer frame has an SFrame header naming `leaf` before the body (none
+/// for plaintext).
+pub fn svc_picture(n: u64, key: bool, leaf: Option<u32>) -> Vec<Vec<u8>> {
     let temporal = if key { 0 } else { TEMPORAL[(n % 4) as usize] };
     let mut out = Vec::new();
     for spatial in 0..3u8 {
@@ -457,6 +495,9 @@ pub fn svc_picture(n: u64, key: bool) -> Vec<Vec<u8>> {
             };
             let mut payload = Vec::new();
             vp9::write_non_flexible(&d, (n & 0xff) as u8, &mut payload);
+            if let Some(leaf) = leaf.filter(|_| part == 0) {
+                payload.extend_from_slice(&sframe_header(leaf));
+            }
             payload.extend_from_slice(&n.to_be_bytes());
             payload.push(spatial);
             payload.push(part as u8);
