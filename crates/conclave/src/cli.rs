@@ -19,7 +19,7 @@ pub enum Command {
     Serve(crate::config::ServeArgs),
     /// Join a meeting as a headless participant with synthetic media; exit 0
     /// only if intact media arrived from every expected peer.
-    Bot(crate::bot::BotArgs),
+    Bot(Box<crate::bot::BotArgs>),
     /// Measure a server under load and write the figures as JSON.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -48,4 +48,31 @@ pub enum BenchCommand {
     /// The MLS group of an N-member meeting: join, commit and processing
     /// times and message sizes, on the e2ee driver in process.
     Mls(crate::bench::mls::MlsArgs),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Meeting and account ids are base64url, so one in 32 begins with '-'; the command line
+    /// must take them as values, not as unknown flags.
+    #[test]
+    fn ids_that_begin_with_a_hyphen_are_values() {
+        let id = "-8AAAAAAAAAAAAAAAAAAAA";
+        let cli = Cli::try_parse_from(["conclave", "bot", "--server", "http://x", "--meeting", id])
+            .unwrap();
+        let Command::Bot(bot) = cli.command else {
+            panic!("not the bot command");
+        };
+        assert_eq!(bot.meeting, id);
+        let cli = Cli::try_parse_from([
+            "conclave", "admin", "request", "end_meeting", "--subject", id, "--region", "DE",
+            "--reason", "-", "--key", "k", "--staff-id", "-s", "--server", "http://x",
+        ])
+        .unwrap();
+        let Command::Admin(crate::admin::AdminCommand::Request(request)) = cli.command else {
+            panic!("not an admin request");
+        };
+        assert_eq!((request.subject.as_str(), request.staff.staff_id.as_str()), (id, "-s"));
+    }
 }

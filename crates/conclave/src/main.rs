@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => conclave::serve::main(args),
-        Command::Bot(args) => conclave::bot::main(args),
+        Command::Bot(args) => conclave::bot::main(*args),
         Command::Bench(BenchCommand::Signaling(args)) => conclave::bench::signaling::main(args),
         Command::Bench(BenchCommand::Sfu(args)) => conclave::bench::sfu::main(args),
         Command::Bench(BenchCommand::Ledger(args)) => conclave::bench::ledger::main(args),

@@ -330,6 +330,11 @@ impl OpenedMessage {
         self.commitment
     }
 
+    /// The sender's franking key, which a report discloses to open the commitment.
+    pub fn franking_key(&self) -> &FrankingKey {
+        self.inner.franking_key()
+    }
+
     /// Builds a report from this message and what the server delivered with it.
     pub fn into_report(
         self,

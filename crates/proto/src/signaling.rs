@@ -518,6 +518,46 @@ pub struct EndOrder {
     pub checkpoint: String,
 }
 
+/// What the subject of an oversight action receives (issue #5): over REST
+/// (`GET /api/v1/notices`) and, while connected, as [`ServerMessage::Notice`].
+/// The proof lets the client check against the public log, without trusting
+/// the server, that the action is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OversightNotice {
+    /// The request id (64 hex digits).
+    pub request: String,
+    /// The action's name, e.g. `end_meeting`.
+    pub action: String,
+    /// The statement of reasons, as filed.
+    pub reasons: String,
+    /// Where the entry that shows the action (its execution, or for a
+    /// delayed disclosure its opening) is in the log.
+    pub ledger_index: u64,
+    /// The inclusion proof of that entry in `checkpoint`, base64 hashes,
+    /// lowest sibling first.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint note the proof leads to.
+    pub checkpoint: String,
+    /// When the notice was issued, Unix seconds.
+    pub issued_at: u64,
+    /// The subject's one appeal, once filed.
+    #[serde(default)]
+    pub appeal: Option<NoticeAppeal>,
+}
+
+/// Where the appeal of a notice stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct NoticeAppeal {
+    /// `pending`, `upheld` or `overturned`.
+    pub state: String,
+    /// The reviewers' reasons, once decided.
+    pub reasons: Option<String>,
+    /// What an overturning changed, or why it could change nothing.
+    pub effect: Option<String>,
+}
+
 /// Stable error codes of [`ServerMessage::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
@@ -733,6 +773,13 @@ pub enum ServerMessage {
         sender_account_id: Option<AccountId>,
         /// When the server relayed it, Unix milliseconds.
         timestamp: u64,
+    },
+    /// A notice about an oversight action against your account or a meeting
+    /// you host, or its appeal's decision (issue #5); the same content as
+    /// `GET /api/v1/notices`.
+    Notice {
+        /// The notice.
+        notice: OversightNotice,
     },
     /// Something you sent was refused; the connection stays open unless a close follows.
     Error {

@@ -59,6 +59,8 @@ fn wire_ts() -> String {
         declaration::<signaling::LeaveReason>(&cfg),
         declaration::<signaling::EndReason>(&cfg),
         declaration::<signaling::EndOrder>(&cfg),
+        declaration::<signaling::NoticeAppeal>(&cfg),
+        declaration::<signaling::OversightNotice>(&cfg),
         declaration::<signaling::ErrorCode>(&cfg),
         declaration::<signaling::ServerMessage>(&cfg),
     ];

@@ -133,7 +133,8 @@ pub async fn verify_report(
     }))
 }
 
-fn parse_opening(opening: &ChatReportOpening) -> Result<franking::Report, ApiError> {
+/// Reads a report's opening, naming the field at fault.
+pub(crate) fn parse_opening(opening: &ChatReportOpening) -> Result<franking::Report, ApiError> {
     let bytes = |name: &str, text: &str| -> Result<[u8; FRANKING_KEY_LEN], ApiError> {
         BASE64
             .decode(text)

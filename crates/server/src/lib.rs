@@ -37,6 +37,8 @@ pub mod oversight;
 pub mod rate_limit;
 pub mod room;
 pub mod state;
+#[cfg(feature = "tap")]
+pub mod tap;
 pub mod web;
 pub mod ws;
 
@@ -185,6 +187,12 @@ impl Server {
             addr: config.media,
             source,
         })?;
+        match sfu::udp_batch::widen_buffers(&media) {
+            Ok((receive, send)) => {
+                tracing::debug!(receive, send, "media socket buffers");
+            }
+            Err(e) => tracing::warn!(error = %e, "media socket buffers stay at the system default"),
+        }
         // After the ports: a server that cannot listen must not create a
         // log key or sign a checkpoint first.
         let data_dir = match &config.database {
@@ -194,9 +202,12 @@ impl Server {
         let ledger =
             crate::ledger::LedgerService::open(store.clone(), &config.ledger, data_dir).await?;
         let franking = crate::franking::load_or_create(data_dir)?;
-        let oversight =
-            crate::oversight::OversightService::open(ledger.clone(), config.oversight.as_ref())
-                .await?;
+        let oversight = crate::oversight::OversightService::open(
+            ledger.clone(),
+            store.clone(),
+            config.oversight.as_ref(),
+        )
+        .await?;
         let announced = announced_media_addr(media_addr);
         let router = sfu::Router::new(sfu::RouterConfig::new(announced), Instant::now())?;
         let metrics = metrics::Metrics::new();
@@ -321,13 +332,16 @@ async fn sweep_sessions(store: storage::Store) {
     }
 }
 
-/// Appends the expiry of requests whose time ran out, once a second.
+/// Once a second: logs the expiry of requests whose time ran out, and opens
+/// delayed disclosures whose deadline has come, with their notices. A tick
+/// is cheap when nothing is due, and a second is well inside any deadline's
+/// granularity (notice delays are whole seconds).
 async fn expire_requests(desk: crate::oversight::OversightService) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         every.tick().await;
-        if let Err(e) = desk.expire(unix_now_secs()).await {
-            tracing::warn!(error = %e, "cannot log expired oversight requests");
+        if let Err(e) = desk.tick(unix_now_secs()).await {
+            tracing::warn!(error = %e, "cannot log expired requests or open due disclosures");
         }
     }
 }

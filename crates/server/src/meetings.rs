@@ -44,6 +44,38 @@ impl SignalSink for ConnectionSink {
     }
 }
 
+/// Most MLS messages kept for one participant whose connection dropped.
+pub const MAX_HELD_MESSAGES: usize = 4096;
+/// Most bytes of MLS messages kept for one participant whose connection dropped.
+pub const MAX_HELD_BYTES: usize = 16 * 1024 * 1024;
+
+/// The group's messages for a participant whose connection dropped while its seat is held:
+/// they are replayed in order when it resumes, so its MLS state follows every commit it
+/// missed. If more arrive than [`MAX_HELD_MESSAGES`] or [`MAX_HELD_BYTES`], the rest cannot
+/// be replayed; the resume is refused and the participant joins afresh.
+#[derive(Debug, Default)]
+struct HeldMls {
+    messages: Vec<Utf8Bytes>,
+    bytes: usize,
+    overflowed: bool,
+}
+
+impl HeldMls {
+    fn push(&mut self, text: Utf8Bytes) {
+        if self.overflowed {
+            return;
+        }
+        if self.messages.len() >= MAX_HELD_MESSAGES || self.bytes + text.len() > MAX_HELD_BYTES {
+            self.overflowed = true;
+            self.messages = Vec::new();
+            self.bytes = 0;
+            return;
+        }
+        self.bytes += text.len();
+        self.messages.push(text);
+    }
+}
+
 /// A connection's mailbox, as a room sees it.
 #[derive(Clone)]
 pub struct Connection {
@@ -274,12 +306,16 @@ async fn run_room(
 ) {
     let mut conns: HashMap<ParticipantId, Connection> = HashMap::new();
     let mut accounts: HashMap<ParticipantId, Option<AccountId>> = HashMap::new();
+    let mut held: HashMap<ParticipantId, HeldMls> = HashMap::new();
+    // What the SFU's E2EE gate was last told: the epoch, and the seats then (a new seat
+    // may have created the SFU's room since, which then needs telling).
+    let mut gate_told: Option<(u64, usize)> = None;
     let (mut seated, mut waiting) = (0_i64, 0_i64);
     loop {
         let deadline = room.poll_timeout();
         tokio::select! {
             request = rx.recv() => match request {
-                Some(request) => handle(&mut room, &mut group, &mut conns, &mut accounts, &media, request),
+                Some(request) => handle(&mut room, &mut group, &mut conns, &mut accounts, &mut held, &media, request),
                 None => break,
             },
             () = sleep_until(deadline), if deadline.is_some() => room.handle_timeout(Instant::now()),
@@ -295,7 +331,16 @@ async fn run_room(
             &media,
         )
         .await;
-        deliver_mls(&mut group, &conns);
+        // Seats that ended take their held messages with them.
+        held.retain(|who, _| accounts.contains_key(who));
+        deliver_mls(&mut group, &conns, &mut held);
+        let now_told = group.epoch().map(|epoch| (epoch, room.seated()));
+        if now_told != gate_told {
+            if let Some(view) = group.media_view() {
+                media.set_group(id.clone(), view);
+            }
+            gate_told = now_told;
+        }
         let (now_seated, now_waiting) = (room.seated() as i64, room.waiting() as i64);
         metrics.participants.inc_by(now_seated - seated);
         metrics.lobby_waiting.inc_by(now_waiting - waiting);
@@ -329,6 +374,7 @@ fn handle(
     group: &mut MeetingGroup,
     conns: &mut HashMap<ParticipantId, Connection>,
     accounts: &mut HashMap<ParticipantId, Option<AccountId>>,
+    held: &mut HashMap<ParticipantId, HeldMls>,
     media: &MediaHandle,
     request: RoomRequest,
 ) {
@@ -356,6 +402,13 @@ fn handle(
             conn,
             reply,
         } => match room.resume(now, &token, account.as_ref(), fresh_token) {
+            Ok(id) if held.get(&id).is_some_and(|h| h.overflowed) => {
+                // It missed more of the group than was kept: its MLS state cannot catch up,
+                // so its seat goes (and the group removes it) and it joins again.
+                held.remove(&id);
+                room.give_up_seat(now, &id);
+                let _ = reply.send(Err(RoomError::ResumeFailed));
+            }
             Ok(id) => {
                 media.reconnected(
                     id.clone(),
@@ -414,18 +467,37 @@ fn unix_millis() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// Sends what the meeting's group asks for.
-fn deliver_mls(group: &mut MeetingGroup, conns: &HashMap<ParticipantId, Connection>) {
+/// Sends what the meeting's group asks for: first what was held for participants that have
+/// resumed (after the room's own answer to the resume), then the new messages, holding those
+/// for seated participants whose connection is gone.
+fn deliver_mls(
+    group: &mut MeetingGroup,
+    conns: &HashMap<ParticipantId, Connection>,
+    held: &mut HashMap<ParticipantId, HeldMls>,
+) {
+    held.retain(|who, kept| {
+        let Some(conn) = conns.get(who) else {
+            return true;
+        };
+        for text in kept.messages.drain(..) {
+            let _ = conn.tx.try_send(Outbound::Text(text));
+        }
+        false
+    });
     while let Some(MlsOutput::Send { to, msg }) = group.poll_output() {
         let Ok(text) = serde_json::to_string(&msg) else {
             continue;
         };
         let text: Utf8Bytes = text.into();
         for who in to {
-            if let Some(conn) = conns.get(&who) {
+            match conns.get(&who) {
                 // A full queue means a client too slow to read; the room cuts it off on
                 // its next room message, and its Remove follows.
-                let _ = conn.tx.try_send(Outbound::Text(text.clone()));
+                Some(conn) => {
+                    let _ = conn.tx.try_send(Outbound::Text(text.clone()));
+                }
+                // Messages only go to the group's members, who are seated.
+                None => held.entry(who).or_default().push(text.clone()),
             }
         }
     }
@@ -524,4 +596,33 @@ async fn carry_out(
         }
     }
     ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_messages_are_kept_in_order_until_a_bound_then_all_given_up() {
+        let mut held = HeldMls::default();
+        held.push("one".into());
+        held.push("two".into());
+        assert_eq!(held.messages, ["one", "two"]);
+        assert!(!held.overflowed);
+        for _ in 2..MAX_HELD_MESSAGES {
+            held.push("x".into());
+        }
+        assert!(!held.overflowed);
+        held.push("one too many".into());
+        assert!(held.overflowed);
+        assert!(held.messages.is_empty(), "nothing partial is replayed");
+        held.push("later".into());
+        assert!(held.messages.is_empty());
+
+        let mut big = HeldMls::default();
+        big.push("a".repeat(MAX_HELD_BYTES).into());
+        assert!(!big.overflowed);
+        big.push("b".into());
+        assert!(big.overflowed);
+    }
 }

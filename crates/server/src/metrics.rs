@@ -74,6 +74,11 @@ impl Metrics {
             media.keyframe_requests.clone(),
         );
         registry.register(
+            "sfu_frames",
+            "Media frames the SFU checked: e2ee=\"true\" were end-to-end encrypted for the meeting's group and forwarded, e2ee=\"false\" were refused",
+            media.frames.clone(),
+        );
+        registry.register(
             "media_participants",
             "Participants whose media is connected",
             media.participants_with_media.clone(),

@@ -96,6 +96,29 @@ impl MeetingGroup {
         self.view.as_ref().map(|v| v.epoch().value())
     }
 
+    /// The group as the SFU's E2EE gate needs it: the epoch and each member's leaf.
+    pub fn media_view(&self) -> Option<sfu::GroupEpoch> {
+        let view = self.view.as_ref()?;
+        let roster = match view.roster() {
+            Ok(roster) => roster,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the group's roster for the SFU");
+                return None;
+            }
+        };
+        let leaves = roster
+            .into_iter()
+            .filter_map(|(leaf, identity)| {
+                let id = identity.participant().as_str().parse().ok()?;
+                Some((id, leaf.value()))
+            })
+            .collect();
+        Some(sfu::GroupEpoch {
+            epoch: view.epoch().value(),
+            leaves,
+        })
+    }
+
     /// Someone was seated: the first one is asked to create the group.
     pub fn seated(&mut self, who: ParticipantId, account: Option<AccountId>) {
         self.seated.insert(who, account);
@@ -367,6 +390,8 @@ impl MeetingGroup {
         commitment: &[u8],
         now_unix_millis: u64,
     ) -> Result<(), String> {
+        #[cfg(feature = "tap")]
+        crate::tap::see_chat(message);
         let view = self.view.as_ref().ok_or("the group does not exist yet")?;
         let committed = view.check_chat(message).map_err(|e| e.to_string())?;
         let given = <[u8; franking::FRANKING_KEY_LEN]>::try_from(commitment)

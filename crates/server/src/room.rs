@@ -384,6 +384,15 @@ impl Room {
         }
     }
 
+    /// Ends the held seat of `who` at once, as if its resume window had run out: the shell
+    /// could not keep what it missed.
+    pub fn give_up_seat(&mut self, now: Instant, who: &ParticipantId) {
+        if let Some(seat) = self.seats.get_mut(who) {
+            seat.dropped_until = Some(now);
+            self.handle_timeout(now);
+        }
+    }
+
     /// A command from `from`.
     pub fn command(
         &mut self,
@@ -814,6 +823,29 @@ mod tests {
         assert!(outputs.iter().any(|o| matches!(o, Output::Send { to, msg: ServerMessage::Joined { .. } } if to == &vec![pid(2)])));
         assert_eq!(room.seated(), 2);
         assert_eq!(room.waiting(), 0);
+    }
+
+    #[test]
+    fn a_held_seat_given_up_is_gone_at_once() {
+        let t0 = Instant::now();
+        let mut room = room(false);
+        room.arrive(t0, arrival(1, Some(account(1)))).unwrap();
+        room.arrive(t0, arrival(2, None)).unwrap();
+        room.disconnected(t0, &pid(2));
+        drain(&mut room);
+        room.give_up_seat(t0, &pid(2));
+        let outputs = drain(&mut room);
+        assert!(outputs
+            .iter()
+            .any(|o| matches!(o, Output::Unseated(who) if *who == pid(2))));
+        assert_eq!(room.seated(), 1);
+        assert_eq!(
+            room.resume(t0, "token-2", None, "x".into()),
+            Err(RoomError::ResumeFailed)
+        );
+        // Someone else's seat, or one never held, is left alone.
+        room.give_up_seat(t0, &pid(9));
+        assert_eq!(room.seated(), 1);
     }
 
     #[test]

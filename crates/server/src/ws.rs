@@ -3,6 +3,7 @@
 //! messages. All checks on the raw input happen here, before a room sees it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -14,13 +15,14 @@ use proto::signaling::{
     ClientMessage, ErrorCode, HelloAuth, MediaSource, ServerMessage, MAX_MLS_MESSAGE_BYTES,
     MAX_REASON_CHARS, MAX_SDP_BYTES, PROTOCOL_VERSION,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::auth::{random_bytes, random_token};
 use crate::meetings::{
     Connection, ConnectionSink, MeetingsError, Outbound, RoomRequest, CONNECTION_QUEUE,
 };
 use crate::mls::MlsInput;
+use crate::oversight::notices::NoticeEvent;
 use crate::rate_limit::{Quota, RateLimiter};
 use crate::room::{Arrival, Command, Person, RoomError};
 use crate::state::AppState;
@@ -87,6 +89,8 @@ struct SignalingConnection {
     limiter: RateLimiter<()>,
     passcode_failures: u32,
     replies: Vec<ServerMessage>,
+    /// Oversight notices, once a signed-in `hello` says whose to pass on.
+    notices: Option<(AccountId, broadcast::Receiver<Arc<NoticeEvent>>)>,
 }
 
 impl SignalingConnection {
@@ -99,6 +103,7 @@ impl SignalingConnection {
             limiter: RateLimiter::new(MESSAGE_QUOTA),
             passcode_failures: 0,
             replies: Vec::new(),
+            notices: None,
         }
     }
 
@@ -132,6 +137,14 @@ impl SignalingConnection {
                     Some(Outbound::Close(code, reason)) => Flow::Close(code, reason),
                     None => Flow::Close(1000, "done"),
                 },
+                event = next_notice(&mut self.notices) => {
+                    if let Some((account, _)) = &self.notices {
+                        if &event.to == account {
+                            self.replies.push(ServerMessage::Notice { notice: event.notice.clone() });
+                        }
+                    }
+                    Flow::Continue
+                }
                 () = tokio::time::sleep_until(hello_deadline), if awaiting_hello => {
                     self.error(ErrorCode::InvalidState, "no hello within 10 s");
                     Flow::Close(1008, "no hello within 10 s")
@@ -440,6 +453,9 @@ impl SignalingConnection {
                 }
             }
         };
+        if let (Some(account), Some(desk)) = (&identity.account, &self.state.oversight) {
+            self.notices = Some((account.clone(), desk.subscribe()));
+        }
         self.replies.push(ServerMessage::Welcome {
             version: PROTOCOL_VERSION,
             account_id: identity.account.clone(),
@@ -613,6 +629,24 @@ async fn recv(outbound: &mut Option<mpsc::Receiver<Outbound>>) -> Option<Outboun
     match outbound {
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The next oversight notice event for any account; never resolves without
+/// a subscription. A connection that fell behind skips what it missed (the
+/// notices stay readable over REST).
+async fn next_notice(
+    notices: &mut Option<(AccountId, broadcast::Receiver<Arc<NoticeEvent>>)>,
+) -> Arc<NoticeEvent> {
+    let Some((_, receiver)) = notices else {
+        return std::future::pending().await;
+    };
+    loop {
+        match receiver.recv().await {
+            Ok(event) => return event,
+            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(broadcast::error::RecvError::Closed) => return std::future::pending().await,
+        }
     }
 }
 

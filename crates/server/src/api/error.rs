@@ -66,6 +66,14 @@ impl ApiError {
         }
     }
 
+    /// 429 with `Retry-After` and a message saying which limit.
+    pub fn rate_limited_because(retry_after_secs: u64, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(retry_after_secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        }
+    }
+
     /// 500; the detail goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "request failed");

@@ -104,6 +104,15 @@ impl TestServer {
         (ws, joined)
     }
 
+    /// A guest that joins a meeting without a lobby and expects a seat.
+    pub async fn seated_guest(&self, name: &str, meeting: &MeetingId) -> (Signaling, Joined) {
+        let mut ws = self.ws().await;
+        ws.hello_guest(name).await.unwrap();
+        join(&mut ws, meeting).await;
+        let joined = expect_joined(&mut ws).await;
+        (ws, joined)
+    }
+
     /// A guest that joins and expects to wait in the lobby.
     pub async fn waiting_guest(
         &self,
