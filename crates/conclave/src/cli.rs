@@ -66,13 +66,30 @@ mod tests {
         };
         assert_eq!(bot.meeting, id);
         let cli = Cli::try_parse_from([
-            "conclave", "admin", "request", "end_meeting", "--subject", id, "--region", "DE",
-            "--reason", "-", "--key", "k", "--staff-id", "-s", "--server", "http://x",
+            "conclave",
+            "admin",
+            "request",
+            "end_meeting",
+            "--subject",
+            id,
+            "--region",
+            "DE",
+            "--reason",
+            "-",
+            "--key",
+            "k",
+            "--staff-id",
+            "-s",
+            "--server",
+            "http://x",
         ])
         .unwrap();
         let Command::Admin(crate::admin::AdminCommand::Request(request)) = cli.command else {
             panic!("not an admin request");
         };
-        assert_eq!((request.subject.as_str(), request.staff.staff_id.as_str()), (id, "-s"));
+        assert_eq!(
+            (request.subject.as_str(), request.staff.staff_id.as_str()),
+            (id, "-s")
+        );
     }
 }
