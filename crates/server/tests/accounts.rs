@@ -140,8 +140,10 @@ async fn wrong_passwords_and_bad_registrations_are_refused() {
 
 #[tokio::test]
 async fn tokens_expire() {
+    // Expiry is kept in whole seconds, so a token lives between TTL - 1 and TTL seconds;
+    // 3 s leave a loaded machine time to use it once before it expires.
     let limits = Limits {
-        session_ttl: Duration::from_secs(1),
+        session_ttl: Duration::from_secs(3),
         ..generous_limits()
     };
     let server = start_with(limits).await;
@@ -154,7 +156,7 @@ async fn tokens_expire() {
         .await
         .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let expired = server
         .http
         .get(server.url("/api/v1/accounts/me"))
