@@ -29,9 +29,30 @@ impl Api {
 
     /// Registers an account.
     pub async fn register(&self, username: &str, password: &str) -> Result<Account, ClientError> {
+        self.create_account(username, password, None).await
+    }
+
+    /// Creates an account whose holder declares the country they live in (ISO 3166-1
+    /// alpha-2), which decides which oversight staff may act on it.
+    pub async fn register_in(
+        &self,
+        username: &str,
+        password: &str,
+        region: &str,
+    ) -> Result<Account, ClientError> {
+        self.create_account(username, password, Some(region)).await
+    }
+
+    async fn create_account(
+        &self,
+        username: &str,
+        password: &str,
+        region: Option<&str>,
+    ) -> Result<Account, ClientError> {
         let body = NewAccount {
             username: username.into(),
             password: password.into(),
+            region: region.map(str::to_owned),
         };
         let response = self
             .http

@@ -45,7 +45,9 @@ impl Insiders {
         let keys = tempfile::tempdir().unwrap();
         // Every account here registers from 127.0.0.1; scenario 10's fifty would hit
         // the per-address limit on registrations meant for one person's address.
-        let mut toml = String::from("auth_burst = 1000\nauth_per_minute = 1000\n\n");
+        let mut toml = String::from(
+            "auth_burst = 1000\nauth_per_minute = 1000\n\n[oversight]\ndefault_region = \"DE\"\n\n",
+        );
         for (id, country) in STAFF {
             let path = keys.path().join(format!("{id}.key"));
             let mut child = conclave(["admin", "keygen", "--out", path.to_str().unwrap()], &[]);
@@ -173,8 +175,20 @@ impl Insiders {
     }
 
     async fn host_with_meeting(&self, name: &str) -> (client::Api, String, proto::ids::MeetingId) {
+        self.host_in_region_with_meeting(name, None).await
+    }
+
+    /// A host that declared `region` at registration (else the server's default, DE).
+    async fn host_in_region_with_meeting(
+        &self,
+        name: &str,
+        region: Option<&str>,
+    ) -> (client::Api, String, proto::ids::MeetingId) {
         let api = client::Api::new(&self.base);
-        api.register(name, PASSWORD).await.unwrap();
+        match region {
+            Some(region) => api.register_in(name, PASSWORD, region).await.unwrap(),
+            None => api.register(name, PASSWORD).await.unwrap(),
+        };
         let token = api.login(name, PASSWORD).await.unwrap().token;
         let meeting = api
             .create_meeting(&token, &NewMeeting::default())
@@ -291,7 +305,20 @@ async fn scenario_3_self_approval_is_refused_and_does_not_count() {
 #[tokio::test]
 async fn scenario_4_an_approver_from_a_barred_jurisdiction_is_refused() {
     let insiders = Insiders::start().await;
-    let (api, _, meeting) = insiders.host_with_meeting("hostess").await;
+    let (api, _, meeting) = insiders
+        .host_in_region_with_meeting("hostess", Some("HK"))
+        .await;
+    // Erin (CN) cannot place the Hong Kong host elsewhere to slip past the bar: the
+    // region is the one on record, not the filer's word.
+    let subject = format!("--subject={}", meeting.as_str());
+    let (ok, _, err) = insiders
+        .admin(
+            "erin",
+            &["request", "end_meeting", &subject, "--region", "BR", "--reason", "spam"],
+        )
+        .await;
+    assert!(!ok, "a request naming the wrong region was filed");
+    assert!(err.contains("region_mismatch"), "{err}");
     let id = insiders
         .request("alice", "end_meeting", meeting.as_str(), "HK", &[])
         .await;

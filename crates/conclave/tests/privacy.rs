@@ -41,6 +41,7 @@ async fn no_client_address_or_guest_name_reaches_disk_or_logs() {
         .json(&NewAccount {
             username: "privacyhost".into(),
             password: password.into(),
+            region: Some("NL".into()),
         })
         .send()
         .await

@@ -15,6 +15,9 @@
 //! max_notice_delay_secs = 0           # optional, default 0
 //! allow = { "*" = ["*"] }             # optional: region -> staff jurisdictions
 //! bar = { HK = ["CN"] }               # optional: region -> barred jurisdictions
+//!
+//! [oversight]
+//! default_region = "DE"               # optional: region of accounts that declared none
 //! ```
 //!
 //! [`OversightConfig`] is the serde form, which the server's config struct can
@@ -43,6 +46,11 @@ pub struct OversightConfig {
     /// `[oversight.policy.<action>]`.
     #[serde(default)]
     pub policy: BTreeMap<String, ActionPolicyConfig>,
+    /// `default_region`: the country (ISO 3166-1 alpha-2) of accounts that declared
+    /// none. Requests against such an account, or a meeting it hosts, must name it;
+    /// without it they are refused, since no region is on record.
+    #[serde(default)]
+    pub default_region: Option<String>,
 }
 
 /// One `[[oversight.staff]]` table.
@@ -140,8 +148,21 @@ impl Genesis {
 }
 
 impl OversightConfig {
+    /// The checked `default_region`.
+    pub fn default_region(&self) -> Result<Option<Jurisdiction>, ConfigError> {
+        self.default_region
+            .as_deref()
+            .map(|code| {
+                code.parse().map_err(|error: JurisdictionError| {
+                    ConfigError::new("oversight.default_region", error.to_string())
+                })
+            })
+            .transpose()
+    }
+
     /// Checks every key and builds the genesis.
     pub fn genesis(&self) -> Result<Genesis, ConfigError> {
+        self.default_region()?;
         let mut staff = StaffSet::new();
         if self.staff.is_empty() {
             return Err(ConfigError::new(
@@ -360,6 +381,18 @@ mod tests {
             Genesis::from_toml(&bad_region).unwrap_err().key,
             "oversight.policy.suspend_account.bar.HK"
         );
+
+        for (code, ok) in [("FR", true), ("UK", false)] {
+            let text = format!("[oversight]\ndefault_region = \"{code}\"\n{}", document("", ""));
+            let text = text.replacen("data_dir = \"/ignored/by/oversight\"\n", "", 1);
+            match Genesis::from_toml(&text) {
+                Ok(_) => assert!(ok, "{code} accepted"),
+                Err(error) => {
+                    assert!(!ok, "{code}: {error}");
+                    assert_eq!(error.key, "oversight.default_region");
+                }
+            }
+        }
 
         let zero = document("", "").replacen("approvals = 2", "approvals = 0", 1);
         assert_eq!(

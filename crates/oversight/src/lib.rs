@@ -74,7 +74,9 @@
 //!     notice_delay_secs: 0,
 //!     nonce: [7; 32],
 //! };
-//! let filed = oversight.file(SignedRequest::sign(request, &keys[0]), Vec::new(), now);
+//! // The server's records put the meeting's host in Germany too.
+//! let recorded = SubjectRecord::Region(Region::Country("DE".parse()?));
+//! let filed = oversight.file(SignedRequest::sign(request, &keys[0]), Vec::new(), recorded, now);
 //! let hash = filed.outcome?;
 //!
 //! // Alice cannot approve her own request; the refusal is a ledger entry.
@@ -126,7 +128,7 @@ pub use governance::{Governance, ReplayError};
 pub use jurisdiction::{Jurisdiction, JurisdictionError, Region};
 pub use machine::{
     AppealOutcome, AppealStatus, Approved, DueDisclosure, ExecutionOrder, Logged, Oversight,
-    Progress, RequestState, Requested, ResumeError,
+    Progress, RequestState, Requested, ResumeError, SubjectRecord, Unnoticed,
 };
 pub use notice::{Appeal, AppealDecision, Notice, NoticeSubject, MAX_APPEAL_LEN};
 pub use policy::{

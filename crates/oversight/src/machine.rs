@@ -20,6 +20,7 @@ use crate::config::Genesis;
 use crate::entry::{refusal_text, Cause, FiledRequest, OversightEntry, Refusal, StaffChange, Step};
 use crate::evidence::VerifiedReport;
 use crate::governance::{Governance, ReplayError};
+use crate::jurisdiction::Region;
 use crate::notice::{Appeal, AppealDecision, Notice, NoticeSubject, MAX_APPEAL_LEN};
 use crate::policy::{ActionKind, Policy};
 use crate::quorum::{
@@ -29,6 +30,41 @@ use crate::quorum::{
 use crate::request::{Action, Approval, RequestHash, SignedRequest, Veto};
 use crate::staff::{Role, StaffId, StaffSet};
 use crate::violation::Violation;
+
+/// An execution without its notice (see [`Oversight::unnoticed`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unnoticed {
+    /// The executed request.
+    pub request: RequestHash,
+    /// What it did.
+    pub action: Action,
+    /// The entry that shows it, for the notice's inclusion proof.
+    pub ledger_index: u64,
+}
+
+/// What the server's records say about a request's subject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubjectRecord {
+    /// The subject exists and is in this region: the account's declared country (or
+    /// the server's default), a meeting's host's, or [`Region::Global`] for staff and
+    /// policy changes.
+    Region(Region),
+    /// The subject exists, but neither it nor the server names a region.
+    NoRegion,
+    /// There is no such account or meeting.
+    Missing,
+}
+
+impl SubjectRecord {
+    fn check(self, action: ActionKind, stated: Region) -> Result<(), Violation> {
+        match self {
+            SubjectRecord::Region(recorded) if recorded == stated => Ok(()),
+            SubjectRecord::Region(recorded) => Err(Violation::RegionMismatch { stated, recorded }),
+            SubjectRecord::NoRegion => Err(Violation::NoRecordedRegion { action }),
+            SubjectRecord::Missing => Err(Violation::UnknownSubject { action }),
+        }
+    }
+}
 
 /// The result of one step: entries to append to the ledger, in order, before
 /// acting on the outcome; and the outcome.
@@ -249,6 +285,10 @@ enum ClosedState {
 struct Executed {
     certificate: QuorumCertificate,
     sealed_until: Option<u64>,
+    /// The ledger index of the entry that shows the execution (the execution, or a
+    /// sealed one's opening), when known: replay knows it, a live execution's caller
+    /// passes it to [`Oversight::notice`].
+    shown_at: Option<u64>,
     notice_issued: bool,
     appeal: AppealState,
 }
@@ -445,10 +485,15 @@ impl Oversight {
     /// Files a signed request. `reports` are the franked reports the server
     /// verified for it; each `FrankedMessage` item in the request must match
     /// one of them, and they are consumed.
+    ///
+    /// `subject` is what the server's records say about the request's subject.
+    /// The request must name the region on record: which staff may act depends
+    /// on it, so the filer cannot choose it.
     pub fn file(
         &mut self,
         signed: SignedRequest,
         mut reports: Vec<VerifiedReport>,
+        subject: SubjectRecord,
         now: u64,
     ) -> Logged<RequestHash> {
         let request = signed.request();
@@ -488,6 +533,7 @@ impl Oversight {
         let mut entries = vec![OversightEntry::Request(filed)];
         let policy = self.policy.action(request.action.kind());
         let checked = check_skew(&request.requester, request.filed_at, now)
+            .and_then(|()| subject.check(request.action.kind(), request.region))
             .and_then(|()| check_request(&signed, &self.staff, policy))
             .and_then(|()| {
                 for (index, item) in request.evidence.iter().enumerate() {
@@ -757,6 +803,33 @@ impl Oversight {
             }
         }
         due
+    }
+
+    /// Executions the log shows without the notice that should follow them, oldest
+    /// first: the server stopped between the two. Its effect (an ended meeting, a
+    /// suspension) may be missing too, so the server applies it again (each effect is
+    /// idempotent) and then issues the notice.
+    pub fn unnoticed(&self) -> Vec<Unnoticed> {
+        let mut found: Vec<Unnoticed> = self
+            .closed
+            .iter()
+            .filter_map(|(hash, closed)| {
+                let ClosedState::Executed(executed) = &closed.state else {
+                    return None;
+                };
+                let action = &executed.certificate.request().action;
+                let unnoticed = !executed.notice_issued
+                    && executed.sealed_until.is_none()
+                    && NoticeSubject::of(action).is_some();
+                Some(Unnoticed {
+                    request: *hash,
+                    action: action.clone(),
+                    ledger_index: executed.shown_at.filter(|_| unnoticed)?,
+                })
+            })
+            .collect();
+        found.sort_by_key(|unnoticed| unnoticed.ledger_index);
+        found
     }
 
     /// The subject's notice of an executed request, once the entry that
@@ -1120,6 +1193,7 @@ impl Oversight {
         let executed = Executed {
             certificate,
             sealed_until,
+            shown_at: None,
             notice_issued: false,
             appeal: AppealState::None,
         };
@@ -1335,7 +1409,7 @@ impl Replay<'_> {
                         "an execution of no open pending request",
                     ));
                 }
-                self.executed(hash, certificate, None);
+                self.executed(hash, certificate, None, Some(index));
             }
             OversightEntry::Commitment {
                 request: hash,
@@ -1378,7 +1452,7 @@ impl Replay<'_> {
                     violation,
                 })?;
                 self.due.insert((due_at, hash));
-                self.executed(hash, certificate, Some(due_at));
+                self.executed(hash, certificate, Some(due_at), None);
             }
             OversightEntry::Opening(certificate) => {
                 let hash = certificate.hash();
@@ -1396,6 +1470,7 @@ impl Replay<'_> {
                     });
                 }
                 executed.sealed_until = None;
+                executed.shown_at = Some(index);
                 self.due.retain(|(_, due)| *due != hash);
             }
             OversightEntry::Notice(notice) => {
@@ -1489,10 +1564,12 @@ impl Replay<'_> {
         hash: RequestHash,
         certificate: QuorumCertificate,
         sealed_until: Option<u64>,
+        shown_at: Option<u64>,
     ) {
         let executed = Executed {
             certificate,
             sealed_until,
+            shown_at,
             notice_issued: false,
             appeal: AppealState::None,
         };

@@ -47,6 +47,26 @@ pub enum Violation {
         /// The action.
         action: ActionKind,
     },
+    /// The request names another region than the server's records give its subject.
+    #[error("the request names region {stated}, but the subject's recorded region is {recorded}")]
+    RegionMismatch {
+        /// The region in the request.
+        stated: Region,
+        /// The region on record (the account's, or the meeting host's).
+        recorded: Region,
+    },
+    /// The subject has no region on record and the server has no default region.
+    #[error("the subject of this {action} request has no recorded region and the server sets no default_region")]
+    NoRecordedRegion {
+        /// The action.
+        action: ActionKind,
+    },
+    /// The request's subject (account or meeting) does not exist.
+    #[error("the subject of this {action} request does not exist")]
+    UnknownSubject {
+        /// The action.
+        action: ActionKind,
+    },
     /// The requester tried to approve their own request.
     #[error("{staff} filed this request and cannot approve it")]
     SelfApproval {
@@ -182,6 +202,9 @@ impl Violation {
             Violation::BadSignature { .. } => "bad_signature",
             Violation::MissingRole { .. } => "missing_role",
             Violation::NotEligible { .. } => "jurisdiction_not_eligible",
+            Violation::RegionMismatch { .. } => "region_mismatch",
+            Violation::UnknownSubject { .. } => "unknown_subject",
+            Violation::NoRecordedRegion { .. } => "no_recorded_region",
             Violation::SelfApproval { .. } => "self_approval",
             Violation::DuplicateApproval { .. } => "duplicate_approval",
             Violation::ClockSkew { .. } => "clock_skew",

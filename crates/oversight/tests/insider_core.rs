@@ -266,6 +266,61 @@ fn a_barred_jurisdiction_cannot_approve_or_request() {
         .is_ok());
 }
 
+/// Scenario 4, the other way round: a barred staff member names a region they may act on,
+/// but the server's records put the subject elsewhere. The region is not the filer's word,
+/// so the request is refused, and so is one against a subject that does not exist; both
+/// refusals are entries.
+#[test]
+fn a_request_must_name_the_subjects_recorded_region() {
+    let mut world = World::new();
+    let claimed_brazil = world.request(
+        "erin",
+        Action::EndMeeting {
+            meeting: meeting(7),
+        },
+        country("BR"),
+        vec![],
+        T0,
+    );
+    let outcome = world.file_on_record(claimed_brazil, SubjectRecord::Region(country("HK")), T0);
+    assert!(
+        matches!(
+            outcome,
+            Err(Violation::RegionMismatch { stated, recorded })
+                if stated == country("BR") && recorded == country("HK")
+        ),
+        "{outcome:?}"
+    );
+    let nobody = world.request(
+        "alice",
+        Action::SuspendAccount {
+            account: account(9),
+        },
+        country("DE"),
+        vec![],
+        T0,
+    );
+    assert!(matches!(
+        world.file_on_record(nobody.clone(), SubjectRecord::Missing, T0),
+        Err(Violation::UnknownSubject {
+            action: ActionKind::SuspendAccount
+        })
+    ));
+    // The same request once more, now that the account exists but has no region.
+    let mut unplaced = nobody.request().clone();
+    unplaced.nonce = [1; 32];
+    let unplaced = SignedRequest::sign(unplaced, world.key("alice"));
+    assert!(matches!(
+        world.file_on_record(unplaced, SubjectRecord::NoRegion, T0),
+        Err(Violation::NoRecordedRegion { .. })
+    ));
+    let codes: Vec<String> = refusals(&world.ledger)
+        .into_iter()
+        .map(|refusal| refusal.code)
+        .collect();
+    assert_eq!(codes, ["region_mismatch", "unknown_subject", "no_recorded_region"]);
+}
+
 /// Scenario 5: a suspension resting only on unverified evidence.
 #[test]
 fn a_suspension_on_a_screenshot_alone_is_refused() {
@@ -323,7 +378,7 @@ fn evidence_about_one_participant_cannot_suspend_another() {
     );
     let outcome = world
         .ledger
-        .take(world.oversight.file(signed, vec![report], T0));
+        .take(world.oversight.file(signed, vec![report], SubjectRecord::Region(country("DE")), T0));
     assert!(
         matches!(&outcome, Err(Violation::EvidenceAboutOther { evidence_about }) if *evidence_about == participant),
         "{outcome:?}"
@@ -376,7 +431,7 @@ fn a_quorum_executes_and_its_certificate_verifies_from_the_ledger_alone() {
     );
     let hash = world
         .ledger
-        .take(world.oversight.file(signed, vec![report], T0))
+        .take(world.oversight.file(signed, vec![report], SubjectRecord::Region(country("DE")), T0))
         .unwrap();
     let bob = world.approval("bob", hash, T0 + 60);
     assert!(matches!(
@@ -911,7 +966,7 @@ fn adding_and_removing_staff_takes_a_quorum_and_is_replayable() {
         vec![],
         T0 + 5,
     );
-    let logged = world.oversight.file(wrong, Vec::new(), T0 + 5);
+    let logged = world.oversight.file(wrong, Vec::new(), SubjectRecord::Region(Region::Global), T0 + 5);
     assert!(logged.entries.is_empty());
     assert!(matches!(logged.outcome, Err(Violation::Malformed { .. })));
 }
@@ -942,7 +997,7 @@ fn clock_skew_and_unknown_requests_are_refused() {
         T0,
     );
     let hash = world.file(signed.clone(), T0).unwrap();
-    let logged = world.oversight.file(signed, Vec::new(), T0);
+    let logged = world.oversight.file(signed, Vec::new(), SubjectRecord::Region(country("DE")), T0);
     assert!(
         logged.entries.is_empty() && matches!(logged.outcome, Err(Violation::DuplicateRequest))
     );

@@ -180,6 +180,77 @@ fn a_resumed_core_has_every_request_notice_and_deadline_of_the_one_that_wrote_th
     ));
 }
 
+/// A server that stopped between an execution and its notice finds the execution again
+/// on resume, with the entry its notice must prove; once the notice is issued, or for
+/// executions noticed before, there is nothing to catch up.
+#[test]
+fn an_execution_whose_notice_was_never_written_is_found_on_resume() {
+    let mut story = story();
+    let signed = story.world.request(
+        "alice",
+        Action::EndMeeting {
+            meeting: meeting(5),
+        },
+        country("DE"),
+        vec![],
+        T0,
+    );
+    let ended = story.world.file(signed, T0).unwrap();
+    for (staff, at) in [("carol", T0 + 20), ("dave", T0 + 21)] {
+        let approval = story.world.approval(staff, ended, at);
+        let _ = story
+            .world
+            .ledger
+            .take(story.world.oversight.approve(approval, at))
+            .unwrap();
+    }
+    // The server stops here, before the notice.
+    let execution = story
+        .world
+        .ledger
+        .decoded()
+        .iter()
+        .rposition(|entry| matches!(entry, OversightEntry::Execution(_)))
+        .unwrap() as u64;
+    let sealed = BTreeMap::from([(story.sealed, story.sealed_request.clone())]);
+    let mut resumed = Oversight::resume(indexed(&story.world.ledger), &sealed).unwrap();
+    assert_eq!(
+        resumed.unnoticed(),
+        [Unnoticed {
+            request: ended,
+            action: Action::EndMeeting {
+                meeting: meeting(5),
+            },
+            ledger_index: execution,
+        }]
+    );
+    let notice = resumed.notice(ended, execution, T0 + 30).outcome.unwrap();
+    assert_eq!(notice.ledger_index, execution);
+    assert!(resumed.unnoticed().is_empty());
+
+    // The sealed disclosure needs its notice only once it opens, which the log shows.
+    let due_at = T0 + 2 * DAY;
+    let opened = resumed.poll_due(due_at);
+    let mut ledger = story.world.ledger;
+    let positions = ledger.append_all(&[opened[0].opening.clone()]);
+    let mut resumed = Oversight::resume(indexed(&ledger), &sealed).unwrap();
+    let unnoticed = resumed.unnoticed();
+    assert_eq!(
+        unnoticed
+            .iter()
+            .map(|u| (u.request, u.ledger_index))
+            .collect::<Vec<_>>(),
+        [(ended, execution), (story.sealed, positions[0])]
+    );
+    for late in unnoticed {
+        assert!(resumed
+            .notice(late.request, late.ledger_index, due_at)
+            .outcome
+            .is_ok());
+    }
+    assert!(resumed.unnoticed().is_empty());
+}
+
 #[test]
 fn a_resumed_core_keeps_the_one_appeal_and_its_decision() {
     let mut world = World::new();

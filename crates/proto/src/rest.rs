@@ -40,6 +40,11 @@ pub struct NewAccount {
     pub username: String,
     /// At least 12 characters.
     pub password: String,
+    /// The country the holder lives in, ISO 3166-1 alpha-2 (e.g. `"DE"`); the server's
+    /// default region when absent. It decides which staff may act on the account and on
+    /// the meetings it hosts, and an oversight request must name it.
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 /// An account as its owner sees it.
@@ -54,6 +59,8 @@ pub struct Account {
     pub display_name: Option<String>,
     /// Whether an avatar has been uploaded.
     pub has_avatar: bool,
+    /// The country declared at registration; null for the server's default region.
+    pub region: Option<String>,
     /// When the account was made.
     pub created_at: i64,
 }

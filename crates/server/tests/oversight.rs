@@ -36,7 +36,7 @@ impl Staff {
             .iter()
             .map(|(id, _)| (*id, SigningKey::generate(&mut OsRng)))
             .collect();
-        let mut toml = String::new();
+        let mut toml = String::from("default_region = \"DE\"\n");
         for (id, country) in STAFF {
             toml += &format!(
                 "[[staff]]\nid = \"{id}\"\npublic_key = \"{}\"\njurisdiction = \"{country}\"\nroles = [\"requester\", \"approver\"]\n",
@@ -377,6 +377,70 @@ async fn self_approval_is_refused_a_signer_cannot_be_impersonated_and_a_veto_clo
     server.stop().await;
 }
 
+/// Which staff may act depends on the subject's region, so the region is the one the
+/// account holder declared (or the server's default), never the filer's word: a request
+/// naming another one, or a subject that does not exist, is refused and logged.
+#[tokio::test]
+async fn a_request_must_name_the_region_on_record() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config).await;
+    let api = &server.api;
+    let bad = api.register_in("nowhere", "a long enough password", "UK").await;
+    assert!(
+        format!("{:?}", bad.unwrap_err()).contains("invalid_region"),
+        "UK is not an ISO 3166-1 code"
+    );
+    let account = api
+        .register_in("francoise", "a long enough password", "fr")
+        .await
+        .unwrap();
+    assert_eq!(account.region.as_deref(), Some("FR"));
+    let token = api
+        .login("francoise", "a long enough password")
+        .await
+        .unwrap()
+        .token;
+    let meeting = server.meeting(&token, NewMeeting::default()).await;
+
+    // The test staff's requests name DE, the default region; this host declared FR.
+    let refused = staff
+        .call(
+            &server,
+            "alice",
+            reqwest::Method::POST,
+            "/api/v1/staff/requests",
+            staff.end_meeting("alice", &meeting).encode(),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("region_mismatch"));
+    let nowhere = "AAAAAAAAAAAAAAAAAAAAAA".parse().unwrap();
+    let refused = staff
+        .call(
+            &server,
+            "alice",
+            reqwest::Method::POST,
+            "/api/v1/staff/requests",
+            staff.end_meeting("alice", &nowhere).encode(),
+        )
+        .await;
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("unknown_subject"));
+    let refusals = ledger_tags(&server)
+        .await
+        .into_iter()
+        .filter(|tag| tag == "oversight.refusal")
+        .count();
+    assert_eq!(refusals, 2);
+
+    // A host who declared no region is in the default one, and the request stands.
+    let default = server.account("dora").await;
+    let meeting = server.meeting(&default, NewMeeting::default()).await;
+    staff
+        .file(&server, &staff.end_meeting("alice", &meeting))
+        .await;
+}
+
 #[tokio::test]
 async fn a_quorum_ends_a_live_meeting_and_the_clients_verify_the_order() {
     let (staff, config) = Staff::new();
@@ -557,5 +621,103 @@ async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstateme
         .await
         .unwrap();
     assert_eq!(me.status(), 200);
+    server.stop().await;
+}
+
+/// The server logs an execution before acting on it and telling the subject. One that
+/// stops in between (a crash, a power cut) finishes both when it starts again: the
+/// suspension takes effect and the notice is issued, once.
+#[tokio::test]
+async fn an_execution_cut_off_before_its_effect_and_notice_is_finished_on_restart() {
+    let (staff, config) = Staff::new();
+    let server = start_with_oversight(config.clone()).await;
+    let token = server.account("suspect").await;
+    let me: serde_json::Value = server
+        .http
+        .get(server.url("/api/v1/accounts/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account: proto::ids::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+    let dir = server.stop_keeping_data().await;
+
+    // What the server has written when it stops right after the execution entry: the
+    // staff's signed request and approvals, run through the oversight core and appended
+    // to the server's own ledger, with no effect and no notice.
+    let store = storage::Store::open_sqlite_dir(dir.path()).await.unwrap();
+    let ledger = server::ledger::LedgerService::open(
+        store.clone(),
+        &server::LedgerSettings::default(),
+        Some(dir.path()),
+    )
+    .await
+    .unwrap();
+    let (mut core, _genesis_already_logged) =
+        oversight::Oversight::genesis(config.genesis().unwrap());
+    let mut nonce = [0; 32];
+    OsRng.fill_bytes(&mut nonce);
+    let signed = SignedRequest::sign(
+        Request {
+            action: Action::SuspendAccount { account },
+            region: Region::Country("DE".parse().unwrap()),
+            reasons: "Court order 789".into(),
+            evidence: vec![],
+            requester: "alice".parse().unwrap(),
+            filed_at: now(),
+            notice_delay_secs: 0,
+            nonce,
+        },
+        &staff.keys["alice"],
+    );
+    let region = oversight::SubjectRecord::Region(signed.request().region);
+    let filed = core.file(signed, Vec::new(), region, now());
+    let hash = filed.outcome.unwrap();
+    let mut entries = filed.entries;
+    for who in ["bob", "carol"] {
+        let approval = Approval::sign(hash, who.parse().unwrap(), now(), &staff.keys[who]);
+        entries.extend(core.approve(approval, now()).entries);
+    }
+    let tags: Vec<String> = entries.iter().map(|e| e.tag().to_owned()).collect();
+    assert_eq!(tags.last().map(String::as_str), Some("oversight.execution"), "{tags:?}");
+    let appended = ledger
+        .append_many(entries.iter().map(|e| (e.to_ledger(), None)).collect())
+        .await
+        .unwrap();
+    let execution = appended.last().unwrap().index;
+    drop(ledger);
+    store.close().await;
+
+    let server = start_again(dir, config.clone()).await;
+    let login = server.api.login("suspect", PASSWORD).await;
+    assert!(
+        format!("{:?}", login.unwrap_err()).contains("account_suspended"),
+        "the suspension did not take effect on restart"
+    );
+    let notices = |server: &TestServer| {
+        let request = server
+            .http
+            .get(server.url("/api/v1/notices"))
+            .bearer_auth(&token);
+        async move {
+            let body: serde_json::Value = request.send().await.unwrap().json().await.unwrap();
+            body
+        }
+    };
+    let listed = notices(&server).await;
+    let listed = listed.as_array().unwrap_or_else(|| panic!("{listed}"));
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["ledger_index"].as_u64(), Some(execution.0));
+    let count_notices = |tags: Vec<String>| tags.iter().filter(|t| *t == "oversight.notice").count();
+    assert_eq!(count_notices(ledger_tags(&server).await), 1);
+
+    // Started once more, it has nothing left to finish.
+    let dir = server.stop_keeping_data().await;
+    let server = start_again(dir, config).await;
+    assert_eq!(count_notices(ledger_tags(&server).await), 1);
+    assert_eq!(notices(&server).await.as_array().map(Vec::len), Some(1));
     server.stop().await;
 }

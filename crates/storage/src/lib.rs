@@ -154,11 +154,13 @@ impl Store {
     /// Creates an account; [`StoreError::Conflict`] if the username is taken.
     pub async fn create_account(&self, account: &NewAccountRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO accounts (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO accounts (id, username, password_hash, region, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(account.id.as_str())
         .bind(&account.username)
         .bind(&account.password_hash)
+        .bind(account.region.as_deref())
         .bind(account.created_at)
         .execute(&self.pool)
         .await
@@ -464,7 +466,7 @@ impl Store {
     }
 }
 
-const ACCOUNT_SELECT: &str = "SELECT id, username, password_hash, display_name, \
+const ACCOUNT_SELECT: &str = "SELECT id, username, password_hash, display_name, region, \
      CAST(CASE WHEN avatar IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_avatar, created_at FROM accounts";
 
 const MEETING_SELECT: &str =

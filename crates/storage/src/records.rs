@@ -15,6 +15,9 @@ pub struct NewAccountRecord {
     pub username: String,
     /// Argon2id PHC string.
     pub password_hash: String,
+    /// The country the holder declared (ISO 3166-1 alpha-2, validated by the caller);
+    /// `None` for the server's default region.
+    pub region: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -30,6 +33,8 @@ pub struct AccountRecord {
     pub password_hash: String,
     /// Display name, if set.
     pub display_name: Option<String>,
+    /// The country the holder declared; `None` for the server's default region.
+    pub region: Option<String>,
     /// Whether an avatar is stored.
     pub has_avatar: bool,
     /// Unix seconds.
@@ -53,6 +58,7 @@ impl AccountRecord {
             username: row.try_get("username")?,
             password_hash: row.try_get("password_hash")?,
             display_name: row.try_get("display_name")?,
+            region: row.try_get("region")?,
             has_avatar: row.try_get::<i64, _>("has_avatar")? != 0,
             created_at: row.try_get("created_at")?,
         })

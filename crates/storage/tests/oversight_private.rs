@@ -32,6 +32,7 @@ async fn check(store: &Store) {
             id: id.clone(),
             username: "suspect".into(),
             password_hash: "$argon2id$fake".into(),
+            region: None,
             created_at: 100,
         })
         .await

@@ -27,6 +27,7 @@ async fn account(store: &Store, username: &str) -> AccountId {
             id: id.clone(),
             username: username.into(),
             password_hash: "$argon2id$fake".into(),
+            region: None,
             created_at: 100,
         })
         .await
@@ -55,6 +56,7 @@ async fn accounts_are_unique_by_username(store: Store) {
             id: random_id(16),
             username: "ada".into(),
             password_hash: "x".into(),
+            region: Some("FR".into()),
             created_at: 1,
         })
         .await;
@@ -62,6 +64,20 @@ async fn accounts_are_unique_by_username(store: Store) {
     let found = store.account_by_username("ada").await.unwrap().unwrap();
     assert_eq!(found.id, id);
     assert_eq!(found.created_at, 100);
+    assert_eq!(found.region, None);
+    let grace = random_id::<AccountId>(16);
+    store
+        .create_account(&NewAccountRecord {
+            id: grace.clone(),
+            username: "grace".into(),
+            password_hash: "x".into(),
+            region: Some("FR".into()),
+            created_at: 1,
+        })
+        .await
+        .unwrap();
+    let found = store.account(&grace).await.unwrap().unwrap();
+    assert_eq!(found.region.as_deref(), Some("FR"));
     assert!(!found.has_avatar);
     assert!(store.account_by_username("bob").await.unwrap().is_none());
 }

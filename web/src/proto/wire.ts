@@ -70,7 +70,13 @@ username: string,
 /**
  * At least 12 characters.
  */
-password: string, };
+password: string, 
+/**
+ * The country the holder lives in, ISO 3166-1 alpha-2 (e.g. `"DE"`); the server's
+ * default region when absent. It decides which staff may act on the account and on
+ * the meetings it hosts, and an oversight request must name it.
+ */
+region?: string | null, };
 
 /**
  * An account as its owner sees it.
@@ -92,6 +98,10 @@ display_name: string | null,
  * Whether an avatar has been uploaded.
  */
 has_avatar: boolean, 
+/**
+ * The country declared at registration; null for the server's default region.
+ */
+region: string | null, 
 /**
  * When the account was made.
  */

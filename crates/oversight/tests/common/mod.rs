@@ -99,13 +99,26 @@ impl World {
         SignedRequest::sign(request, self.key(requester))
     }
 
-    /// Files a request and appends what it logged.
+    /// Files a request whose region agrees with the server's records, and appends what
+    /// it logged.
     pub fn file(
         &mut self,
         signed: SignedRequest,
         now: u64,
     ) -> Result<RequestHash, oversight::Violation> {
-        let logged = self.oversight.file(signed, Vec::new(), now);
+        let recorded = oversight::SubjectRecord::Region(signed.request().region);
+        self.file_on_record(signed, recorded, now)
+    }
+
+    /// Files a request against a subject the server's records describe as `recorded`,
+    /// and appends what it logged.
+    pub fn file_on_record(
+        &mut self,
+        signed: SignedRequest,
+        recorded: oversight::SubjectRecord,
+        now: u64,
+    ) -> Result<RequestHash, oversight::Violation> {
+        let logged = self.oversight.file(signed, Vec::new(), recorded, now);
         self.ledger.take(logged)
     }
 

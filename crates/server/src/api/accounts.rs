@@ -43,9 +43,11 @@ pub async fn create_account(
     state.check_auth_rate(peer.ip())?;
     let username = clean_username(&body.username)?;
     check_password(&body.password)?;
+    let region = body.region.as_deref().map(clean_region).transpose()?;
     let record = NewAccountRecord {
         id: AccountId::from_random(&random_bytes::<16>()),
         username,
+        region,
         password_hash: hash_secret(body.password).await?,
         created_at: crate::unix_now(),
     };
@@ -66,6 +68,7 @@ pub async fn create_account(
         username: record.username,
         display_name: None,
         has_avatar: false,
+        region: record.region,
         created_at: record.created_at,
     };
     Ok((StatusCode::CREATED, ApiJson(account)))
@@ -319,6 +322,7 @@ fn account_view(record: AccountRecord) -> Account {
         username: record.username,
         display_name: record.display_name,
         has_avatar: record.has_avatar,
+        region: record.region,
         created_at: record.created_at,
     }
 }
@@ -364,6 +368,19 @@ fn clean_username(raw: &str) -> Result<String, ApiError> {
             "a username is 3 to 32 characters of a-z, 0-9, '.', '_' and '-'",
         ))
     }
+}
+
+/// An officially assigned ISO 3166-1 alpha-2 code, upper case; `de` is taken as `DE`.
+fn clean_region(raw: &str) -> Result<String, ApiError> {
+    let code = raw.trim().to_ascii_uppercase();
+    code.parse::<oversight::Jurisdiction>()
+        .map(|region| region.to_string())
+        .map_err(|e| {
+            ApiError::invalid(
+                "invalid_region",
+                format!("a region is an ISO 3166-1 alpha-2 country code such as DE: {e}"),
+            )
+        })
 }
 
 fn check_password(password: &str) -> Result<(), ApiError> {

@@ -26,9 +26,9 @@ use std::sync::Arc;
 
 use ledger::{Entry, LeafIndex};
 use oversight::{
-    AuthError, AuthenticatedStaff, EvidenceRecord, ExecutionOrder, FiledRequest, Logged, Oversight,
-    OversightConfig, OversightEntry, ReplayGuard, RequestHash, RequestState, SignedRequest,
-    VerifiedReport, Violation,
+    Action, AuthError, AuthenticatedStaff, EvidenceRecord, ExecutionOrder, FiledRequest,
+    Jurisdiction, Logged, Oversight, OversightConfig, OversightEntry, Region, ReplayGuard,
+    RequestHash, RequestState, SignedRequest, SubjectRecord, VerifiedReport, Violation,
 };
 
 use crate::ledger::{Appended, LedgerError, LedgerService};
@@ -47,6 +47,8 @@ pub struct OversightService(Arc<Inner>);
 struct Inner {
     ledger: LedgerService,
     store: storage::Store,
+    /// The region of accounts that declared none (`[oversight] default_region`).
+    default_region: Option<Jurisdiction>,
     desk: tokio::sync::Mutex<Desk>,
     /// New notices and appeal decisions, for the recipients' signaling
     /// connections.
@@ -93,6 +95,12 @@ pub enum OversightStartError {
     /// The private copies of sealed requests cannot be read.
     #[error("sealed oversight requests: {0}")]
     Sealed(String),
+    /// The store refused a read or write.
+    #[error("oversight storage: {0}")]
+    Storage(#[from] storage::StoreError),
+    /// An execution without its notice could not be finished.
+    #[error("finishing an execution that had no notice: {0}")]
+    CatchUp(String),
 }
 
 /// Why a staff call failed.
@@ -176,6 +184,10 @@ impl OversightService {
         store: storage::Store,
         config: Option<&OversightConfig>,
     ) -> Result<Option<OversightService>, OversightStartError> {
+        let default_region = config
+            .map(OversightConfig::default_region)
+            .transpose()?
+            .flatten();
         let mut entries = Vec::new();
         let size = ledger.checkpoint().size;
         let mut start = 0;
@@ -213,7 +225,7 @@ impl OversightService {
         } else {
             if config.is_some() {
                 tracing::info!(
-                    "oversight rebuilt from the ledger; the [oversight] genesis table is ignored"
+                    "oversight rebuilt from the ledger; the [oversight] staff and policy tables are ignored"
                 );
             }
             let mut sealed = BTreeMap::new();
@@ -235,9 +247,15 @@ impl OversightService {
             "oversight ready"
         );
         let (events, _) = tokio::sync::broadcast::channel(notices::EVENT_QUEUE);
-        Ok(Some(OversightService(Arc::new(Inner {
+        if default_region.is_none() {
+            tracing::warn!(
+                "no [oversight] default_region: requests against accounts that declared no region are refused"
+            );
+        }
+        let service = OversightService(Arc::new(Inner {
             ledger,
             store,
+            default_region,
             desk: tokio::sync::Mutex::new(Desk {
                 core,
                 guard: ReplayGuard::new(STAFF_AUTH_WINDOW_SECS),
@@ -247,7 +265,46 @@ impl OversightService {
             reports: tokio::sync::Mutex::new(oversight::ReportDesk::new(
                 oversight::ReportDeskConfig::default(),
             )),
-        }))))
+        }));
+        service.catch_up().await?;
+        Ok(Some(service))
+    }
+
+    /// Finishes executions the log shows without their notice: the server stopped
+    /// between the two, so the effect may be missing as well. Each effect is applied
+    /// again (all are idempotent; no meeting is live yet), in log order, then the
+    /// notice is issued.
+    async fn catch_up(&self) -> Result<(), OversightStartError> {
+        let unnoticed = self.0.desk.lock().await.core.unnoticed();
+        for late in unnoticed {
+            let now = crate::unix_now();
+            match &late.action {
+                Action::EndMeeting { meeting } => {
+                    self.0.store.end_meeting(meeting, now).await?;
+                }
+                Action::SuspendAccount { account } => {
+                    self.0.store.set_suspended(account, Some(now)).await?;
+                }
+                Action::ReinstateAccount { account } => {
+                    self.0.store.set_suspended(account, None).await?;
+                }
+                // Disclosures are read on request; staff and policy changes have no
+                // notice and are never listed.
+                _ => {}
+            }
+            self.issue_notice(
+                late.request,
+                LeafIndex(late.ledger_index),
+                crate::unix_now_secs(),
+            )
+            .await
+            .map_err(|e| OversightStartError::CatchUp(e.to_string()))?;
+            tracing::warn!(
+                request = %late.request,
+                "an execution had no notice (the server stopped in between); effect applied again and notice issued"
+            );
+        }
+        Ok(())
     }
 
     /// Checks a staff API call's `Authorization` header.
@@ -277,6 +334,8 @@ impl OversightService {
         })?;
         same_signer(&who, &signed.request().requester.to_string())?;
         let bytes = signed.encode();
+        // Read before taking the desk: a request racing a registration sees either state.
+        let subject = self.subject_record(&signed.request().action).await?;
         let mut desk = self.0.desk.lock().await;
         // The verified reports this request cites; the core matches each franked item
         // to one of them and refuses the request if one is missing.
@@ -287,7 +346,7 @@ impl OversightService {
             .partition(|(report, _)| cited.contains(report.record()));
         desk.evidence = kept;
         let reports = reports.into_iter().map(|(report, _)| report).collect();
-        let logged = desk.core.file(signed, reports, now);
+        let logged = desk.core.file(signed, reports, subject, now);
         // A sealed request's body is kept privately before the ledger shows
         // its hash, so that a restart can still execute and open it.
         for entry in &logged.entries {
@@ -299,6 +358,37 @@ impl OversightService {
             }
         }
         Ok(self.record(logged).await?.0?)
+    }
+
+    /// What the records say about an action's subject: an account's declared region
+    /// (or the default), a meeting's host's; staff and policy changes are global.
+    async fn subject_record(&self, action: &Action) -> Result<SubjectRecord, OversightError> {
+        let account = match action {
+            Action::EndMeeting { meeting } => match self.0.store.meeting(meeting).await? {
+                Some(meeting) => meeting.host,
+                None => return Ok(SubjectRecord::Missing),
+            },
+            Action::SuspendAccount { account }
+            | Action::ReinstateAccount { account }
+            | Action::DiscloseAccountData { account, .. } => account.clone(),
+            _ => return Ok(SubjectRecord::Region(Region::Global)),
+        };
+        let Some(record) = self.0.store.account(&account).await? else {
+            return Ok(SubjectRecord::Missing);
+        };
+        let declared = match record.region.as_deref() {
+            Some(code) => Some(code.parse::<Jurisdiction>().map_err(|e| {
+                OversightError::Storage(storage::StoreError::Corrupt {
+                    column: "accounts.region",
+                    detail: e.to_string(),
+                })
+            })?),
+            None => None,
+        };
+        Ok(match declared.or(self.0.default_region) {
+            Some(country) => SubjectRecord::Region(Region::Country(country)),
+            None => SubjectRecord::NoRegion,
+        })
     }
 
     /// Holds a franked report the server verified, for a request to cite; gives the

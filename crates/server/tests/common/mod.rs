@@ -50,7 +50,19 @@ async fn start_configured(
     limits: Limits,
     oversight: Option<oversight::OversightConfig>,
 ) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), limits, oversight).await
+}
+
+/// A server on the data directory of one stopped with [`TestServer::stop_keeping_data`].
+pub async fn start_again(dir: tempfile::TempDir, oversight: oversight::OversightConfig) -> TestServer {
+    start_in(dir, generous_limits(), Some(oversight)).await
+}
+
+async fn start_in(
+    dir: tempfile::TempDir,
+    limits: Limits,
+    oversight: Option<oversight::OversightConfig>,
+) -> TestServer {
     let config = ServerConfig {
         http: "127.0.0.1:0".parse().unwrap(),
         media: "127.0.0.1:0".parse().unwrap(),
@@ -126,13 +138,19 @@ impl TestServer {
         (ws, id)
     }
 
-    pub async fn stop(mut self) {
+    pub async fn stop(self) {
+        drop(self.stop_keeping_data().await);
+    }
+
+    /// Stops the server and hands over its data directory, for a restart.
+    pub async fn stop_keeping_data(mut self) -> tempfile::TempDir {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        self._dir
     }
 }
 
