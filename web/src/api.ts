@@ -12,6 +12,7 @@ import type {
   IdentityKeyRegistration,
   Meeting,
   MeetingUpdate,
+  NewAccount,
   NewMeeting,
   Session,
 } from "./proto/wire";
@@ -72,9 +73,10 @@ export class Api {
     return parsed as T;
   }
 
-  /** `POST /accounts`. */
-  register(username: string, password: string): Promise<Account> {
-    return this.request("POST", "/accounts", { username, password });
+  /** `POST /accounts`; `region` is the holder's country (ISO 3166-1 alpha-2), if given. */
+  register(username: string, password: string, region?: string): Promise<Account> {
+    const body: NewAccount = { username, password, region: region || null };
+    return this.request("POST", "/accounts", body);
   }
 
   /** `POST /sessions`: log in. */

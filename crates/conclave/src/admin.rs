@@ -109,7 +109,9 @@ pub struct RequestArgs {
     // Ids are base64url and may begin with '-'.
     #[arg(long, value_name = "ID", allow_hyphen_values = true)]
     pub subject: String,
-    /// ISO 3166-1 alpha-2 country of the subject.
+    /// ISO 3166-1 alpha-2 country of the subject as the server records it (the country the
+    /// account holder declared, else the server's default_region; for a meeting, its
+    /// host's). The server refuses, and logs, a request naming another.
     #[arg(long, value_name = "CC")]
     pub region: String,
     /// The statement of reasons (shown to the subject).

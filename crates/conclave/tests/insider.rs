@@ -314,7 +314,15 @@ async fn scenario_4_an_approver_from_a_barred_jurisdiction_is_refused() {
     let (ok, _, err) = insiders
         .admin(
             "erin",
-            &["request", "end_meeting", &subject, "--region", "BR", "--reason", "spam"],
+            &[
+                "request",
+                "end_meeting",
+                &subject,
+                "--region",
+                "BR",
+                "--reason",
+                "spam",
+            ],
         )
         .await;
     assert!(!ok, "a request naming the wrong region was filed");

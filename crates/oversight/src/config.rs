@@ -383,7 +383,10 @@ mod tests {
         );
 
         for (code, ok) in [("FR", true), ("UK", false)] {
-            let text = format!("[oversight]\ndefault_region = \"{code}\"\n{}", document("", ""));
+            let text = format!(
+                "[oversight]\ndefault_region = \"{code}\"\n{}",
+                document("", "")
+            );
             let text = text.replacen("data_dir = \"/ignored/by/oversight\"\n", "", 1);
             match Genesis::from_toml(&text) {
                 Ok(_) => assert!(ok, "{code} accepted"),

@@ -318,7 +318,10 @@ fn a_request_must_name_the_subjects_recorded_region() {
         .into_iter()
         .map(|refusal| refusal.code)
         .collect();
-    assert_eq!(codes, ["region_mismatch", "unknown_subject", "no_recorded_region"]);
+    assert_eq!(
+        codes,
+        ["region_mismatch", "unknown_subject", "no_recorded_region"]
+    );
 }
 
 /// Scenario 5: a suspension resting only on unverified evidence.
@@ -376,9 +379,12 @@ fn evidence_about_one_participant_cannot_suspend_another() {
         vec![report.record().clone()],
         T0,
     );
-    let outcome = world
-        .ledger
-        .take(world.oversight.file(signed, vec![report], SubjectRecord::Region(country("DE")), T0));
+    let outcome = world.ledger.take(world.oversight.file(
+        signed,
+        vec![report],
+        SubjectRecord::Region(country("DE")),
+        T0,
+    ));
     assert!(
         matches!(&outcome, Err(Violation::EvidenceAboutOther { evidence_about }) if *evidence_about == participant),
         "{outcome:?}"
@@ -431,7 +437,12 @@ fn a_quorum_executes_and_its_certificate_verifies_from_the_ledger_alone() {
     );
     let hash = world
         .ledger
-        .take(world.oversight.file(signed, vec![report], SubjectRecord::Region(country("DE")), T0))
+        .take(world.oversight.file(
+            signed,
+            vec![report],
+            SubjectRecord::Region(country("DE")),
+            T0,
+        ))
         .unwrap();
     let bob = world.approval("bob", hash, T0 + 60);
     assert!(matches!(
@@ -966,7 +977,12 @@ fn adding_and_removing_staff_takes_a_quorum_and_is_replayable() {
         vec![],
         T0 + 5,
     );
-    let logged = world.oversight.file(wrong, Vec::new(), SubjectRecord::Region(Region::Global), T0 + 5);
+    let logged = world.oversight.file(
+        wrong,
+        Vec::new(),
+        SubjectRecord::Region(Region::Global),
+        T0 + 5,
+    );
     assert!(logged.entries.is_empty());
     assert!(matches!(logged.outcome, Err(Violation::Malformed { .. })));
 }
@@ -997,7 +1013,9 @@ fn clock_skew_and_unknown_requests_are_refused() {
         T0,
     );
     let hash = world.file(signed.clone(), T0).unwrap();
-    let logged = world.oversight.file(signed, Vec::new(), SubjectRecord::Region(country("DE")), T0);
+    let logged = world
+        .oversight
+        .file(signed, Vec::new(), SubjectRecord::Region(country("DE")), T0);
     assert!(
         logged.entries.is_empty() && matches!(logged.outcome, Err(Violation::DuplicateRequest))
     );

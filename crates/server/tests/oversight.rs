@@ -385,7 +385,9 @@ async fn a_request_must_name_the_region_on_record() {
     let (staff, config) = Staff::new();
     let server = start_with_oversight(config).await;
     let api = &server.api;
-    let bad = api.register_in("nowhere", "a long enough password", "UK").await;
+    let bad = api
+        .register_in("nowhere", "a long enough password", "UK")
+        .await;
     assert!(
         format!("{:?}", bad.unwrap_err()).contains("invalid_region"),
         "UK is not an ISO 3166-1 code"
@@ -682,7 +684,11 @@ async fn an_execution_cut_off_before_its_effect_and_notice_is_finished_on_restar
         entries.extend(core.approve(approval, now()).entries);
     }
     let tags: Vec<String> = entries.iter().map(|e| e.tag().to_owned()).collect();
-    assert_eq!(tags.last().map(String::as_str), Some("oversight.execution"), "{tags:?}");
+    assert_eq!(
+        tags.last().map(String::as_str),
+        Some("oversight.execution"),
+        "{tags:?}"
+    );
     let appended = ledger
         .append_many(entries.iter().map(|e| (e.to_ledger(), None)).collect())
         .await
@@ -711,7 +717,8 @@ async fn an_execution_cut_off_before_its_effect_and_notice_is_finished_on_restar
     let listed = listed.as_array().unwrap_or_else(|| panic!("{listed}"));
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(listed[0]["ledger_index"].as_u64(), Some(execution.0));
-    let count_notices = |tags: Vec<String>| tags.iter().filter(|t| *t == "oversight.notice").count();
+    let count_notices =
+        |tags: Vec<String>| tags.iter().filter(|t| *t == "oversight.notice").count();
     assert_eq!(count_notices(ledger_tags(&server).await), 1);
 
     // Started once more, it has nothing left to finish.

@@ -9,6 +9,7 @@ import { announce, field, h } from "./dom";
 export function accountForm(ctx: AppContext, done: () => void): HTMLFormElement {
   const username = h("input", { name: "username", autocomplete: "username", required: true, minlength: 3, maxlength: 32, autocapitalize: "none", spellcheck: "false" });
   const password = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true, maxlength: 1024 });
+  const region = h("input", { name: "region", autocomplete: "country", maxlength: 2, pattern: "[A-Za-z]{2}", autocapitalize: "characters", spellcheck: "false" });
   const error = h("p", { class: "error", role: "alert" });
   const busy = (on: boolean) => {
     for (const b of form.querySelectorAll("button")) b.disabled = on;
@@ -22,7 +23,7 @@ export function accountForm(ctx: AppContext, done: () => void): HTMLFormElement 
         if ([...password.value].length < MIN_PASSWORD_CHARS) {
           throw new ApiError(400, "weak_password", `A password needs at least ${MIN_PASSWORD_CHARS} characters.`);
         }
-        await ctx.api.register(username.value, password.value);
+        await ctx.api.register(username.value, password.value, region.value.trim().toUpperCase());
       }
       const session = await ctx.api.login(username.value, password.value);
       ctx.setSession(session.token, null);
@@ -40,6 +41,11 @@ export function accountForm(ctx: AppContext, done: () => void): HTMLFormElement 
     { class: "account-form", "aria-label": "Sign in or create an account", onsubmit: (e) => (e.preventDefault(), void run(false)) },
     field("Username", username, "3 to 32 characters: a-z, 0-9, dot, dash, underscore."),
     field("Password", password, `At least ${MIN_PASSWORD_CHARS} characters for a new account.`),
+    field(
+      "Country (new accounts, optional)",
+      region,
+      "Two letters, such as DE. It decides which oversight staff may act on your account; without it the server's default applies.",
+    ),
     h("div", { class: "actions" },
       h("button", { type: "submit" }, "Sign in"),
       h("button", { type: "button", class: "secondary", onclick: () => void run(true) }, "Create account")),

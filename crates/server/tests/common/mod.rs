@@ -54,7 +54,10 @@ async fn start_configured(
 }
 
 /// A server on the data directory of one stopped with [`TestServer::stop_keeping_data`].
-pub async fn start_again(dir: tempfile::TempDir, oversight: oversight::OversightConfig) -> TestServer {
+pub async fn start_again(
+    dir: tempfile::TempDir,
+    oversight: oversight::OversightConfig,
+) -> TestServer {
     start_in(dir, generous_limits(), Some(oversight)).await
 }
 
