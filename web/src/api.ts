@@ -2,7 +2,7 @@
  * The REST API under `/api/v1`, typed with the declarations generated from `crates/proto`.
  */
 
-import type { KeyDirectoryProof, LedgerKey } from "./ledger/verify";
+import type { KeyDirectoryProof, LedgerEntries, LedgerEntry, LedgerKey } from "./ledger/verify";
 import type {
   Account,
   ChatReportOpening,
@@ -14,6 +14,7 @@ import type {
   MeetingUpdate,
   NewAccount,
   NewMeeting,
+  OversightNotice,
   Session,
 } from "./proto/wire";
 
@@ -112,6 +113,24 @@ export class Api {
   /** `PUT /accounts/me/identity-key`: registers (or changes) the account's identity key. */
   registerIdentityKey(registration: IdentityKeyRegistration): Promise<IdentityKeyRecord> {
     return this.request("PUT", "/accounts/me/identity-key", registration);
+  }
+
+  /** `GET /ledger/entries`: the one entry at `index`. */
+  async ledgerEntry(index: number): Promise<LedgerEntry> {
+    const page: LedgerEntries = await this.request("GET", `/ledger/entries?start=${index}&end=${index + 1}`);
+    const entry = page.entries[0];
+    if (entry === undefined) throw new ApiError(404, "not_found", `the log has no entry ${index}`);
+    return entry;
+  }
+
+  /** `GET /notices`: oversight notices about the caller's account and the meetings it hosts. */
+  notices(): Promise<OversightNotice[]> {
+    return this.request("GET", "/notices");
+  }
+
+  /** `POST /notices/{request}/appeal`: the one appeal against a notice's action. */
+  appeal(request: string, statement: string): Promise<OversightNotice> {
+    return this.request("POST", `/notices/${encodeURIComponent(request)}/appeal`, { statement });
   }
 
   /** `GET /ledger/key`: the log's origin and verifier key. */

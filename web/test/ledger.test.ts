@@ -12,6 +12,7 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { describe, expect, it } from "vitest";
 
 import { fromBase64, toBase64 } from "../src/base64";
+import { verifyNotice } from "../src/ledger/notice";
 import { verifyEndOrder } from "../src/ledger/order";
 import { leafHash, LedgerError, parseVerifier, verifyCheckpoint, verifyInclusion, verifyKeyDirectory } from "../src/ledger/verify";
 import { vectorsDir } from "./vectors";
@@ -130,13 +131,31 @@ describe("signed checkpoints and key directory answers", () => {
   });
 });
 
-/** An end-meeting certificate's start as `oversight` encodes it, then some approvals' bytes. */
+const text = (t: string) => {
+  const b = new TextEncoder().encode(t);
+  return [b.length >> 8, b.length & 0xff, ...b];
+};
+
+/**
+ * A certificate as `oversight` encodes it: version, the request (version, action, subject,
+ * region DE, reasons, one screenshot, requester, times, nonce), then signature and approvals'
+ * bytes, which these checks do not read.
+ */
+function certificate(action: number, subject: string, reasons: string): Uint8Array {
+  const request = [1, action, ...text(subject), 0, 0x44, 0x45, ...text(reasons), 0, 1, 1, ...new Array<number>(32).fill(5), ...text("alice"), ...new Array<number>(48).fill(6)];
+  return Uint8Array.of(1, ...request, ...new Uint8Array(104).fill(3));
+}
+
+/** The request id `oversight` gives the request inside `certificate(...)`. */
+async function requestId(cert: Uint8Array): Promise<string> {
+  const request = cert.subarray(1, cert.length - 104);
+  const label = new TextEncoder().encode("conclave oversight request hash v1\0");
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", Uint8Array.from([...label, ...request])));
+  return [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function endCertificate(meeting: string, reasons: string): Uint8Array {
-  const text = (t: string) => {
-    const b = new TextEncoder().encode(t);
-    return [b.length >> 8, b.length & 0xff, ...b];
-  };
-  return Uint8Array.of(1, 1, 0, ...text(meeting), 0, 0x44, 0x45, ...text(reasons), ...new Uint8Array(40).fill(3));
+  return certificate(0, meeting, reasons);
 }
 
 function executionEntry(certificate: Uint8Array): Uint8Array {
@@ -162,5 +181,44 @@ describe("orders that end a meeting", () => {
     await expect(verifyEndOrder({ ...order, ledger_index: 0 }, "meeting-1", pinned)).rejects.toThrow(LedgerError);
     const unsigned = log.note.slice(0, log.note.lastIndexOf("\n\n") + 2) + `\u2014 ${log.name} ${log.sign(log.body, ed25519.utils.randomSecretKey())}\n`;
     await expect(verifyEndOrder({ ...order, checkpoint: unsigned }, "meeting-1", pinned)).rejects.toThrow(/signature/);
+  });
+});
+
+describe("oversight notices", () => {
+  it("believes a notice only when the log shows the execution of its request with its reasons", async () => {
+    const cert = certificate(1, "acct-1", "Court order 56/78");
+    const entry = executionEntry(cert);
+    const log = await makeLog([new Uint8Array([9]), entry]);
+    const pinned = { verifier: await parseVerifier(log.verifierKey), origin: log.name };
+    const notice = {
+      request: await requestId(cert),
+      action: "suspend_account",
+      reasons: "Court order 56/78",
+      ledger_index: 1,
+      inclusion_proof: [toBase64(log.leaves[0]!)],
+      checkpoint: log.note,
+      issued_at: 1,
+      appeal: null,
+    };
+    const logged = { index: 1, data: toBase64(entry) };
+
+    const verified = await verifyNotice(notice, logged, pinned);
+    expect(verified).toMatchObject({ action: "suspend_account", subject: "acct-1", reasons: "Court order 56/78", ledgerIndex: 1 });
+
+    await expect(verifyNotice({ ...notice, request: "00".repeat(32) }, logged, pinned)).rejects.toThrow(/another request/);
+    await expect(verifyNotice({ ...notice, reasons: "Something milder" }, logged, pinned)).rejects.toThrow(/differs from the log/);
+    await expect(verifyNotice({ ...notice, action: "end_meeting" }, logged, pinned)).rejects.toThrow(/differs from the log/);
+    await expect(verifyNotice(notice, { index: 0, data: toBase64(new Uint8Array([9])) }, pinned)).rejects.toThrow(/entry 0/);
+    // An entry the proof does not lead to: a certificate with other reasons.
+    const forged = executionEntry(certificate(1, "acct-1", "Court order 99/99"));
+    await expect(verifyNotice(notice, { index: 1, data: toBase64(forged) }, pinned)).rejects.toThrow(/root/);
+    // A logged entry that is not an execution.
+    const other = await makeLog([new Uint8Array([9]), keyEntry("acct-1", new Uint8Array(32))]);
+    const otherPinned = { verifier: await parseVerifier(other.verifierKey), origin: other.name };
+    await expect(
+      verifyNotice({ ...notice, checkpoint: other.note, inclusion_proof: [toBase64(other.leaves[0]!)] }, { index: 1, data: toBase64(keyEntry("acct-1", new Uint8Array(32))) }, otherPinned),
+    ).rejects.toThrow(/not an executed action/);
+    const unsigned = log.note.slice(0, log.note.lastIndexOf("\n\n") + 2) + `\u2014 ${log.name} ${log.sign(log.body, ed25519.utils.randomSecretKey())}\n`;
+    await expect(verifyNotice({ ...notice, checkpoint: unsigned }, logged, pinned)).rejects.toThrow(/signature/);
   });
 });

@@ -60,6 +60,11 @@ describe("meeting state", () => {
     const seated = run([joined, { type: "error", code: "not_found", message: "no such participant" }]);
     expect(seated.phase.name).toBe("joined");
     expect(seated.notice?.code).toBe("not_found");
+    const notice = { request: "ab".repeat(32), action: "suspend_account", reasons: "Court order 1", ledger_index: 9, inclusion_proof: [], checkpoint: "c", issued_at: 1, appeal: null };
+    const told = run([joined, { type: "notice", notice }]);
+    expect(told.phase.name).toBe("joined");
+    expect(told.notice).toMatchObject({ code: "oversight_notice" });
+    expect(told.notice?.message).toContain("Court order 1");
   });
 
   it("holds a seat while reconnecting and ends when the resume fails", () => {

@@ -13,15 +13,14 @@
 
 import { fromBase64 } from "../base64";
 import type { EndOrder } from "../proto/wire";
+import { CertificateError, readCertifiedRequest } from "./certificate";
 import { leafHash, verifyCheckpoint, verifyInclusion, type NoteVerifier } from "./verify";
 
 /** Largest certificate accepted. */
 const MAX_CERTIFICATE_LEN = 64 * 1024;
 const EXECUTION_TAG = new TextEncoder().encode("oversight.execution");
-/** `oversight::entry::BODY_VERSION`, `quorum::CERTIFICATE_VERSION`, `request::REQUEST_VERSION`. */
+/** `oversight::entry::BODY_VERSION`. */
 const VERSION = 1;
-/** `ActionKind::EndMeeting.code()`. */
-const END_MEETING = 0;
 
 /** An order that passed the checks. */
 export interface VerifiedOrder {
@@ -38,30 +37,6 @@ export class OrderError extends Error {
   }
 }
 
-/** Reads the meeting and the statement of reasons at the start of a certificate. */
-function readEndMeeting(certificate: Uint8Array): { meeting: string; reasons: string } {
-  let at = 0;
-  const u8 = () => {
-    const value = certificate[at++];
-    if (value === undefined) throw new OrderError("the certificate is cut short");
-    return value;
-  };
-  const text = () => {
-    const len = (u8() << 8) | u8();
-    if (at + len > certificate.length) throw new OrderError("the certificate is cut short");
-    const value = new TextDecoder("utf-8", { fatal: true }).decode(certificate.subarray(at, at + len));
-    at += len;
-    return value;
-  };
-  if (u8() !== VERSION || u8() !== VERSION) throw new OrderError("unknown certificate version");
-  if (u8() !== END_MEETING) throw new OrderError("the certificate is not an order to end a meeting");
-  const meeting = text();
-  const region = u8();
-  if (region === 0) at += 2;
-  else if (region !== 1) throw new OrderError("bad region in the certificate");
-  return { meeting, reasons: text() };
-}
-
 /** Checks an order to end `meetingId` against the log with the pinned key. */
 export async function verifyEndOrder(order: EndOrder, meetingId: string, log: { verifier: NoteVerifier; origin: string }): Promise<VerifiedOrder> {
   let certificate: Uint8Array;
@@ -71,8 +46,15 @@ export async function verifyEndOrder(order: EndOrder, meetingId: string, log: { 
     throw new OrderError("the certificate is not base64");
   }
   if (certificate.length > MAX_CERTIFICATE_LEN) throw new OrderError("the certificate is too long");
-  const { meeting, reasons } = readEndMeeting(certificate);
-  if (meeting !== meetingId) throw new OrderError("the order is for another meeting");
+  let request;
+  try {
+    request = await readCertifiedRequest(certificate);
+  } catch (error) {
+    throw error instanceof CertificateError ? new OrderError(error.message) : error;
+  }
+  if (request.action !== "end_meeting") throw new OrderError("the certificate is not an order to end a meeting");
+  if (request.subject !== meetingId) throw new OrderError("the order is for another meeting");
+  const reasons = request.reasons;
   const body = certificate.length + 1;
   const entry = Uint8Array.of(VERSION, EXECUTION_TAG.length, ...EXECUTION_TAG, body >>> 24, (body >>> 16) & 0xff, (body >>> 8) & 0xff, body & 0xff, VERSION, ...certificate);
   const checkpoint = await verifyCheckpoint(order.checkpoint, log.verifier, log.origin);

@@ -200,6 +200,19 @@ export interface KeyDirectoryProof {
   proof: string[];
 }
 
+/** One entry of `GET /api/v1/ledger/entries` (`proto::ledger::LedgerEntry`). */
+export interface LedgerEntry {
+  index: number;
+  /** The encoded entry, base64. */
+  data: string;
+}
+
+/** A page of `GET /api/v1/ledger/entries` (`proto::ledger::LedgerEntries`). */
+export interface LedgerEntries {
+  entries: LedgerEntry[];
+  next: number;
+}
+
 /** The log's key as `GET /api/v1/ledger/key` gives it (`proto::ledger::LedgerKey`). */
 export interface LedgerKey {
   origin: string;

@@ -33,9 +33,9 @@ export type Phase =
   | { name: "reconnecting"; since: number }
   | { name: "ended"; kind: EndKind; reason: string | null };
 
-/** A refusal that does not end anything, shown as a notice. */
+/** A refusal that does not end anything, or an oversight notice, shown as a notice. */
 export interface Notice {
-  code: ErrorCode;
+  code: ErrorCode | "oversight_notice";
   message: string;
 }
 
@@ -126,9 +126,16 @@ export function apply(state: MeetingState, message: ServerMessage): MeetingState
     case "mls_commit_refused":
     case "mls_welcome":
     case "chat":
-    // Oversight notices are the account's, not the meeting's; the meeting view shows them.
-    case "notice":
       return state;
+    // An oversight notice about this account arrived; the start page lists it with its proof.
+    case "notice":
+      return {
+        ...state,
+        notice: {
+          code: "oversight_notice",
+          message: `Oversight notice (${message.notice.action.replaceAll("_", " ")}): ${message.notice.reasons} It is listed, with its check against the public log and a way to appeal, on the start page.`,
+        },
+      };
     case "waiting":
       return { ...state, phase: { name: "waiting" }, participantId: message.participant_id };
     case "joined":

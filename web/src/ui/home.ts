@@ -6,12 +6,14 @@ import type { AppContext } from "../app";
 import { encryptInfo, inviteLink, InviteError, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, meetingPath, newInfoKey, parseInvite } from "../invite";
 import { accountForm } from "./account-form";
 import { announce, button, field, h, replace } from "./dom";
+import { noticesSection } from "./notices";
 
 export function renderHome(ctx: AppContext, container: HTMLElement): () => void {
   const render = () => {
     replace(
       container,
       h("header", { class: "brand" }, h("h1", {}, "Conclave"), h("p", { class: "tagline" }, "Video meetings the people who run the server cannot watch.")),
+      ctx.account ? noticesSection(ctx) : null,
       h("div", { class: "home-grid" }, createSection(ctx, render), joinSection(ctx)),
       h("p", { class: "hint" }, h("a", { href: "/check", onclick: (e) => (e.preventDefault(), ctx.navigate("/check")) }, "Check this browser"), " for end-to-end encrypted video."),
     );
