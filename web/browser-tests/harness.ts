@@ -34,10 +34,13 @@ export interface RunningServer {
   stop(): Promise<void>;
 }
 
-/** Starts `conclave serve` on 127.0.0.1 with OS-chosen ports; resolves once it listens. */
-export async function startServer(binary: string): Promise<RunningServer> {
+/**
+ * Starts `conclave serve` on 127.0.0.1 with OS-chosen ports, and `extraArgs` (such as
+ * `--config FILE`); resolves once it listens.
+ */
+export async function startServer(binary: string, extraArgs: string[] = []): Promise<RunningServer> {
   const dataDir = mkdtempSync(join(tmpdir(), "conclave-web-test-"));
-  const child: ChildProcess = spawn(binary, ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--media", "127.0.0.1:0"], {
+  const child: ChildProcess = spawn(binary, ["serve", "--data-dir", dataDir, "--http", "127.0.0.1:0", "--media", "127.0.0.1:0", ...extraArgs], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, RUST_LOG: process.env["RUST_LOG"] ?? "warn" },
   });

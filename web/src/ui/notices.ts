@@ -61,7 +61,7 @@ function noticeItem(ctx: AppContext, notice: OversightNotice): HTMLElement {
       const entry = await ctx.api.ledgerEntry(notice.ledger_index);
       const verified = await verifyNotice(notice, entry, log);
       proof.className = "proof verified";
-      replace(proof, h("strong", {}, "Verified. "), `This action is entry ${verified.ledgerIndex} of the public transparency log (checked in this browser against the log's signed checkpoint of ${verified.treeSize} entries). It concerns ${verified.subject}.`);
+      replace(proof, h("strong", {}, "Verified. "), `This action is entry ${verified.ledgerIndex} of the public transparency log (checked in this browser against the log's signed checkpoint of ${verified.treeSize} entries). It concerns ${verified.action === "end_meeting" ? "meeting" : "account"} ${verified.subject}.`);
       replace(reasonsLabel, "The statement of reasons, as recorded in the log:");
       replace(reasons, verified.reasons);
     } catch (error) {
