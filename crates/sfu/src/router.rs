@@ -206,6 +206,10 @@ struct TrackKey {
 /// of every subscriber, most of the server's memory per participant; 256 is
 /// still about 1.7 s at that rate, many round trips for a NACK.
 const SEND_BUFFER_VIDEO: usize = 256;
+/// How far past `now` a pacer timeout may be fed back within one drain (see `drain_rtc`).
+const CATCH_UP_SLACK: Duration = Duration::from_millis(1);
+/// Most timeouts fed back within one drain: a bound on its work, above a burst's packets.
+const MAX_CATCH_UP: u32 = 512;
 
 /// How often rates are measured and layers re-chosen.
 const ALLOCATION_INTERVAL: Duration = Duration::from_secs(1);
@@ -1330,6 +1334,10 @@ impl Router {
             let Some(stream) = api.stream_tx_by_mid(mid, None) else {
                 continue;
             };
+            // The publisher paced these packets; pacing them again only adds delay. str0m's
+            // bandwidth estimate (TWCC) still sees every packet, and layer selection keeps
+            // each subscriber's rate under it.
+            stream.set_unpaced(true);
             stream.write_rtp(
                 RtpWrite::new(
                     pt,
@@ -1612,12 +1620,28 @@ fn layer_options(track: &Published, max_height: u32, now: Instant) -> Vec<(Layer
 }
 
 /// Pulls everything out of one `Rtc` until it asks for a timeout, and
-/// queues that deadline. (Feeding an already-due timeout back at once, in
-/// this loop, made str0m's pacer hold packets for hundreds of ms in the
-/// router tests, so due `Rtc`s wait for the next `handle_timeout`.)
+/// queues that deadline.
+///
+/// str0m's pacer hands out one queued packet per timeout and then asks for
+/// the next one a microsecond later. Waiting for the router's next
+/// `handle_timeout` for each packet cost a trip through the shell per packet
+/// and, under load, queued packets for seconds; so timeouts that fall within
+/// [`CATCH_UP_SLACK`] of `now` are fed back here at once (at most
+/// [`MAX_CATCH_UP`] per drain). Forwarded media is unpaced (see
+/// `Router::forward`), so this releases what is queued without waiting on a
+/// pacing budget.
 fn drain_rtc(slot: Slot, p: &mut Participant, io: &mut RouterIo, now: Instant) {
+    let mut caught_up = 0;
     loop {
         match p.rtc.poll_output() {
+            Ok(str0m::Output::Timeout(at))
+                if at <= now + CATCH_UP_SLACK && caught_up < MAX_CATCH_UP =>
+            {
+                caught_up += 1;
+                if let Err(e) = p.rtc.handle_input(Input::Timeout(at.max(now))) {
+                    tracing::debug!(participant = %p.id, error = %e, "media timeout failed");
+                }
+            }
             Ok(str0m::Output::Timeout(at)) => {
                 p.next_timeout = at;
                 if p.scheduled.is_none_or(|queued| at < queued) {

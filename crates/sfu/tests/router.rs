@@ -416,3 +416,31 @@ fn frames_that_are_not_end_to_end_encrypted_are_refused() {
     }
     assert!(net.router.stats().e2ee_frames - e2ee_before > 100);
 }
+
+/// A publisher sends each picture's packets in one burst; the router must pass the burst on
+/// in the same instant rather than one packet per timer tick (str0m's pacer releases one
+/// packet per timeout), which under load queued packets for seconds. Forwarded video is the
+/// publisher's pacing, not the router's.
+#[test]
+fn a_pictures_packets_reach_subscribers_in_the_instant_they_arrive() {
+    let mut net = meeting();
+    net.run_for(Duration::from_secs(2));
+    let pictures: Vec<(u64, std::time::Instant)> = on_mid(&net, 3, 1, MediaSource::Video)
+        .iter()
+        .map(|r| (picture_of(&r.payload).0, r.at))
+        .collect();
+    let mut spreads =
+        std::collections::BTreeMap::<u64, (std::time::Instant, std::time::Instant)>::new();
+    for (picture, at) in pictures {
+        let spread = spreads.entry(picture).or_insert((at, at));
+        spread.0 = spread.0.min(at);
+        spread.1 = spread.1.max(at);
+    }
+    assert!(spreads.len() > 30, "{} pictures", spreads.len());
+    let late: Vec<(u64, Duration)> = spreads
+        .iter()
+        .map(|(picture, (first, last))| (*picture, *last - *first))
+        .filter(|(_, spread)| !spread.is_zero())
+        .collect();
+    assert!(late.is_empty(), "pictures spread over time: {late:?}");
+}
