@@ -522,7 +522,7 @@ pub struct EndOrder {
 /// (`GET /api/v1/notices`) and, while connected, as [`ServerMessage::Notice`].
 /// The proof lets the client check against the public log, without trusting
 /// the server, that the action is recorded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct OversightNotice {
     /// The request id (64 hex digits).
@@ -547,7 +547,7 @@ pub struct OversightNotice {
 }
 
 /// Where the appeal of a notice stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct NoticeAppeal {
     /// `pending`, `upheld` or `overturned`.

@@ -241,19 +241,37 @@ async fn every_staff_route_refuses_unsigned_and_impostor_calls_with_401() {
     let (_staff, config) = Staff::new();
     let server = start_with_oversight(config).await;
     let impostor = Staff::new().0;
-    let id = "ab".repeat(32);
-    let routes = [
-        ("GET", "/api/v1/staff/requests".to_owned()),
-        ("POST", "/api/v1/staff/requests".to_owned()),
-        ("GET", format!("/api/v1/staff/requests/{id}")),
-        ("POST", format!("/api/v1/staff/requests/{id}/approvals")),
-        ("POST", format!("/api/v1/staff/requests/{id}/vetoes")),
-        ("GET", format!("/api/v1/staff/requests/{id}/disclosure")),
-        ("POST", format!("/api/v1/staff/appeals/{id}/decision")),
-        ("POST", "/api/v1/staff/evidence".to_owned()),
-        ("GET", "/api/v1/staff/reports".to_owned()),
-        ("POST", "/api/v1/staff/reports/1/resolution".to_owned()),
-    ];
+    // The staff operations are the document's: a staff route added without its OpenAPI
+    // entry, or without the `staff` security, fails here.
+    let doc: serde_json::Value = server
+        .http
+        .get(server.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let staff_security = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|scheme| scheme.get("staff").is_some()));
+            assert_eq!(
+                staff_security,
+                path.starts_with("/api/v1/staff/"),
+                "{method} {path}: staff security exactly on /api/v1/staff/"
+            );
+            if staff_security {
+                let path = path
+                    .replace("{id}", &"ab".repeat(32))
+                    .replace("{item}", "1");
+                routes.push((method.to_uppercase(), path));
+            }
+        }
+    }
+    assert_eq!(routes.len(), 10, "{routes:?}");
     for (method, path) in routes {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let body = b"{}".to_vec();

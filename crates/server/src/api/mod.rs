@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use proto::rest::{ErrorBody, Health};
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,6 +39,15 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "staff",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Conclave-Staff staff=…, ts=…, nonce=…, sig=…`: the staff member's Ed25519 \
+                 signature over the method, the path with query and the body \
+                 (oversight::StaffAuthorization)",
+            ))),
         );
     }
 }
@@ -68,10 +77,10 @@ pub fn router(state: AppState) -> (Router, utoipa::openapi::OpenApi) {
         .routes(routes!(crate::franking::verify_report))
         .layer(DefaultBodyLimit::max(MAX_JSON_BODY))
         .merge(avatar_routes)
+        .merge(crate::oversight::api::routes())
         .split_for_parts();
     let document = doc.clone();
     let router = api
-        .merge(crate::oversight::api::routes())
         .route("/api/v1/ws", get(crate::ws::upgrade))
         .route(
             "/api/v1/openapi.json",

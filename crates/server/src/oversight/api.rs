@@ -6,61 +6,53 @@
 //! re-encodes what it stores in the ledger.
 
 use axum::body::Bytes;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
-use axum::routing::{get, post};
-use axum::Router;
 use oversight::{AuthenticatedStaff, RequestHash};
+use proto::rest::ErrorBody;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{ApprovalOutcome, OversightError, OversightService, RequestView};
 use crate::api::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
+/// What a staff GET's signature covers: GET requests have no body, and any sent is ignored.
+pub(super) const GET_BODY: &[u8] = &[];
+
 /// Largest staff API body (a signed request with evidence is at most 64 KiB).
 pub const MAX_STAFF_BODY: usize = oversight::MAX_REQUEST_LEN + 1024;
 
-/// The staff routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/api/v1/staff/requests",
-            post(file_request).get(list_requests),
-        )
-        .route("/api/v1/staff/evidence", post(hold_evidence))
-        .route("/api/v1/staff/reports", get(super::reports::review))
-        .route(
-            "/api/v1/staff/reports/{item}/resolution",
-            post(super::reports::resolve),
-        )
-        .route("/api/v1/staff/requests/{id}", get(show_request))
-        .route("/api/v1/staff/requests/{id}/approvals", post(approve))
-        .route("/api/v1/staff/requests/{id}/vetoes", post(veto))
-        .route(
-            "/api/v1/staff/requests/{id}/disclosure",
-            get(super::disclosure::disclosure),
-        )
-        .route(
-            "/api/v1/staff/appeals/{id}/decision",
-            post(super::notices::decide),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_STAFF_BODY))
-        .route("/api/v1/notices", get(super::notices::list))
-        .route(
-            "/api/v1/notices/{id}/appeal",
-            post(super::notices::appeal).layer(axum::extract::DefaultBodyLimit::max(
-                super::notices::MAX_APPEAL_BODY,
-            )),
-        )
-        .route(
-            "/api/v1/reports",
-            post(super::reports::submit).layer(axum::extract::DefaultBodyLimit::max(
-                super::reports::MAX_REPORT_BODY,
-            )),
-        )
+/// The staff routes, the notice routes and user reports, with their OpenAPI
+/// descriptions; each group keeps its own body limit.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let staff = OpenApiRouter::new()
+        .routes(routes!(file_request, list_requests))
+        .routes(routes!(hold_evidence))
+        .routes(routes!(super::reports::review))
+        .routes(routes!(super::reports::resolve))
+        .routes(routes!(show_request))
+        .routes(routes!(approve))
+        .routes(routes!(veto))
+        .routes(routes!(super::disclosure::disclosure))
+        .routes(routes!(super::notices::decide))
+        .layer(DefaultBodyLimit::max(MAX_STAFF_BODY));
+    let appeals = OpenApiRouter::new()
+        .routes(routes!(super::notices::appeal))
+        .layer(DefaultBodyLimit::max(super::notices::MAX_APPEAL_BODY));
+    let reports = OpenApiRouter::new()
+        .routes(routes!(super::reports::submit))
+        .layer(DefaultBodyLimit::max(super::reports::MAX_REPORT_BODY));
+    OpenApiRouter::new()
+        .routes(routes!(super::notices::list))
+        .merge(staff)
+        .merge(appeals)
+        .merge(reports)
 }
 
 /// A franked chat message the server verified, as a request cites it.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct HeldEvidence {
     /// The account that sent the message: the only account this evidence is about.
     sender_account_id: String,
@@ -77,6 +69,9 @@ struct HeldEvidence {
 /// verifies is held for an hour for a request to cite, and the answer is the
 /// evidence record to put in it. Anything else is refused: it is not
 /// verified evidence.
+#[utoipa::path(post, path = "/api/v1/staff/evidence", tag = "staff", security(("staff" = [])),
+    request_body = proto::rest::ChatReportOpening,
+    responses((status = 201, body = HeldEvidence), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody, description = "the franking does not verify")))]
 async fn hold_evidence(
     State(state): State<AppState>,
     method: Method,
@@ -125,19 +120,22 @@ async fn hold_evidence(
 }
 
 /// What filing answers.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct Filed {
     id: String,
 }
 
 /// What an approval answers.
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 struct Approved {
     request: RequestView,
     /// The ledger index of the execution entry, when this approval executed it.
     execution_index: Option<u64>,
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/requests", tag = "staff", security(("staff" = [])),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a signed request (oversight::SignedRequest::encode)"),
+    responses((status = 201, body = Filed), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid staff signature"), (status = 403, body = ErrorBody, description = "refused by the policy (the refusal is a ledger entry)")))]
 async fn file_request(
     State(state): State<AppState>,
     method: Method,
@@ -158,26 +156,29 @@ async fn file_request(
     ))
 }
 
+#[utoipa::path(get, path = "/api/v1/staff/requests", tag = "staff", security(("staff" = [])),
+    responses((status = 200, body = Vec<RequestView>), (status = 401, body = ErrorBody)))]
 async fn list_requests(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
 ) -> Result<ApiJson<Vec<RequestView>>, ApiError> {
-    let (desk, _who) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (desk, _who) = authenticate(&state, &method, &uri, &headers, GET_BODY).await?;
     Ok(ApiJson(desk.list().await))
 }
 
+#[utoipa::path(get, path = "/api/v1/staff/requests/{id}", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    responses((status = 200, body = RequestView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show_request(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
 ) -> Result<ApiJson<RequestView>, ApiError> {
-    let (desk, _who) = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (desk, _who) = authenticate(&state, &method, &uri, &headers, GET_BODY).await?;
     let hash = request_id(&id)?;
     desk.show(&hash)
         .await
@@ -185,6 +186,10 @@ async fn show_request(
         .ok_or_else(|| ApiError::not_found("request"))
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/requests/{id}/approvals", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a signed approval (oversight::Approval::encode)"),
+    responses((status = 200, body = Approved), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid staff signature"), (status = 403, body = ErrorBody, description = "refused by the policy (the refusal is a ledger entry)"), (status = 404, body = ErrorBody)))]
 async fn approve(
     State(state): State<AppState>,
     method: Method,
@@ -225,6 +230,10 @@ async fn approve(
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/staff/requests/{id}/vetoes", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "a signed veto (oversight::Veto::encode)"),
+    responses((status = 200, body = RequestView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid staff signature"), (status = 403, body = ErrorBody, description = "refused by the policy (the refusal is a ledger entry)"), (status = 404, body = ErrorBody)))]
 async fn veto(
     State(state): State<AppState>,
     method: Method,

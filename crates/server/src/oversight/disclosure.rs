@@ -6,18 +6,18 @@
 //! username, display name, avatar and creation time. Storage holds no
 //! network address (DESIGN.md T3), so no disclosure can contain one.
 
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use oversight::{AccountField, Action, RequestState};
+use proto::rest::ErrorBody;
 
 use crate::api::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
 /// What the requesting staff member receives.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Disclosure {
     /// The request id.
     pub request: String,
@@ -31,20 +31,24 @@ pub struct Disclosure {
     pub notice_delayed_until: Option<u64>,
     /// The fields named in the request, by name, as stored now. A display
     /// name or avatar that is not set is `null`; the avatar is base64.
+    #[schema(value_type = Object)]
     pub fields: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `GET /api/v1/staff/requests/{id}/disclosure`: the disclosure of an
 /// executed `disclose_account_data`, for its requester only.
+#[utoipa::path(get, path = "/api/v1/staff/requests/{id}/disclosure", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    responses((status = 200, body = Disclosure), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "not the requester, or not executed"), (status = 404, body = ErrorBody)))]
 pub async fn disclosure(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     Path(id): Path<String>,
-    body: Bytes,
 ) -> Result<ApiJson<Disclosure>, ApiError> {
-    let (desk, who) = super::api::authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (desk, who) =
+        super::api::authenticate(&state, &method, &uri, &headers, super::api::GET_BODY).await?;
     let hash = super::api::request_id(&id)?;
     let not_executed = || {
         ApiError::new(

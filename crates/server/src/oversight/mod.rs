@@ -138,7 +138,7 @@ pub enum OversightError {
 }
 
 /// One request, as the staff API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct RequestView {
     /// The request hash (64 hex digits).
     pub id: String,

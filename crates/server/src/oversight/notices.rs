@@ -9,6 +9,7 @@
 //! event. The subject may appeal once; reviewers who took no part in the
 //! order decide, and an overturned suspension is lifted.
 
+use proto::rest::ErrorBody;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -44,7 +45,7 @@ pub struct NoticeEvent {
 }
 
 /// `POST /api/v1/notices/{request}/appeal`'s body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealBody {
     /// Why the action was wrong; at most 8000 bytes. The ledger keeps only
@@ -307,6 +308,8 @@ fn appeal_view(action: ActionKind, status: AppealStatus) -> NoticeAppeal {
 /// `GET /api/v1/notices`: notices about the signed-in account and about
 /// meetings it hosts. A suspended account's earlier session still works
 /// here, so that it can read why and appeal.
+#[utoipa::path(get, path = "/api/v1/notices", tag = "notices", security(("bearer" = [])),
+    responses((status = 200, body = Vec<proto::signaling::OversightNotice>), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     caller: NoticeCaller,
@@ -322,6 +325,10 @@ pub async fn list(
 
 /// `POST /api/v1/notices/{request}/appeal` with `{"statement": "…"}`: the
 /// subject's one appeal. Answers the notice with the appeal pending.
+#[utoipa::path(post, path = "/api/v1/notices/{id}/appeal", tag = "notices", security(("bearer" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    request_body = AppealBody,
+    responses((status = 201, body = proto::signaling::OversightNotice), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody, description = "not the subject, or already appealed"), (status = 404, body = ErrorBody)))]
 pub async fn appeal(
     State(state): State<AppState>,
     caller: NoticeCaller,
@@ -371,6 +378,10 @@ pub async fn appeal(
 
 /// `POST /api/v1/staff/appeals/{request}/decision`: the reviewers' signed
 /// [`AppealDecision`], sent by one of them.
+#[utoipa::path(post, path = "/api/v1/staff/appeals/{id}/decision", tag = "staff", security(("staff" = [])),
+    params(("id" = String, Path, description = "request id, 64 hex digits")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "the reviewers signed decision (oversight::AppealDecision::encode)"),
+    responses((status = 200, body = proto::signaling::OversightNotice), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody, description = "no valid staff signature"), (status = 403, body = ErrorBody, description = "refused by the policy (the refusal is a ledger entry)"), (status = 404, body = ErrorBody)))]
 pub async fn decide(
     State(state): State<AppState>,
     method: Method,

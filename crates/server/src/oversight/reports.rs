@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use oversight::{ReportRefusal, ReportScope, ReviewItemId, UserReport};
 use proto::ids::{AccountId, MeetingId};
 use proto::rest::ChatReportOpening;
+use proto::rest::ErrorBody;
 
 use super::OversightService;
 use crate::api::error::{ApiError, ApiJson};
@@ -23,7 +24,7 @@ use crate::state::AppState;
 pub const MAX_REPORT_BODY: usize = 64 * 1024;
 
 /// `POST /api/v1/reports`'s body.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     /// Whom the report is about.
@@ -37,7 +38,7 @@ pub struct NewReport {
 }
 
 /// What a reporter is told.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReportAccepted {
     /// The review item the report joined.
     pub review_item: u64,
@@ -46,7 +47,7 @@ pub struct ReportAccepted {
 }
 
 /// One report as staff review it.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewReportView {
     /// The reporting account.
     pub reporter: String,
@@ -63,7 +64,7 @@ pub struct ReviewReportView {
 }
 
 /// One open review item.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewItemView {
     /// Its id, for the resolution.
     pub id: u64,
@@ -78,7 +79,7 @@ pub struct ReviewItemView {
 }
 
 /// The staff review listing.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ReviewView {
     /// Open items, heaviest first.
     pub items: Vec<ReviewItemView>,
@@ -87,7 +88,7 @@ pub struct ReviewView {
 }
 
 /// A staff decision on a review item.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     /// Whether the reports were founded.
@@ -95,13 +96,16 @@ pub struct Resolution {
 }
 
 /// What a resolution changed.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Resolved {
     /// Reporters flagged by this resolution.
     pub newly_flagged: Vec<String>,
 }
 
 /// `POST /api/v1/reports` (signed-in accounts): reports an account.
+#[utoipa::path(post, path = "/api/v1/reports", tag = "reports", security(("bearer" = [])),
+    request_body = NewReport,
+    responses((status = 202, body = ReportAccepted), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 429, body = ErrorBody, description = "too many reports; see Retry-After")))]
 pub async fn submit(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,14 +224,16 @@ fn desk(state: &AppState) -> Result<OversightService, ApiError> {
 }
 
 /// `GET /api/v1/staff/reports` (staff-signed): the open review items, heaviest first.
+#[utoipa::path(get, path = "/api/v1/staff/reports", tag = "staff", security(("staff" = [])),
+    responses((status = 200, body = ReviewView), (status = 401, body = ErrorBody)))]
 pub async fn review(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
 ) -> Result<ApiJson<ReviewView>, ApiError> {
-    let (desk, _who) = super::api::authenticate(&state, &method, &uri, &headers, &body).await?;
+    let (desk, _who) =
+        super::api::authenticate(&state, &method, &uri, &headers, super::api::GET_BODY).await?;
     let reports = desk.0.reports.lock().await;
     let items = reports
         .review_queue()
@@ -260,6 +266,10 @@ pub async fn review(
 
 /// `POST /api/v1/staff/reports/{item}/resolution` (staff-signed, `{"founded": bool}`):
 /// closes a review item; unfounded ones count against their reporters.
+#[utoipa::path(post, path = "/api/v1/staff/reports/{item}/resolution", tag = "staff", security(("staff" = [])),
+    params(("item" = u64, Path, description = "review item id")),
+    request_body = Resolution,
+    responses((status = 200, body = Resolved), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn resolve(
     State(state): State<AppState>,
     method: Method,
