@@ -85,13 +85,21 @@ impl Staff {
     }
 
     fn end_meeting(&self, who: &str, meeting: &proto::ids::MeetingId) -> SignedRequest {
+        self.request(
+            who,
+            Action::EndMeeting {
+                meeting: meeting.clone(),
+            },
+        )
+    }
+
+    /// `who`'s signed request for `action` against a subject in DE, the default region.
+    fn request(&self, who: &str, action: Action) -> SignedRequest {
         let mut nonce = [0; 32];
         OsRng.fill_bytes(&mut nonce);
         SignedRequest::sign(
             Request {
-                action: Action::EndMeeting {
-                    meeting: meeting.clone(),
-                },
+                action,
                 region: Region::Country("DE".parse().unwrap()),
                 reasons: "Court order 123 of the Landgericht Berlin".into(),
                 evidence: vec![],
@@ -569,44 +577,16 @@ async fn an_order_for_another_meeting_or_a_dropped_connection_is_an_end_without_
 async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstatement_lifts_it() {
     let (staff, config) = Staff::new();
     let server = start_with_oversight(config).await;
-    let token = server.account("suspect").await;
-    let me: serde_json::Value = server
-        .http
-        .get(server.url("/api/v1/accounts/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let account: proto::ids::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+    let (token, account) = server.account_with_id("suspect").await;
 
-    let order = |action: Action, who: &str| {
-        let mut nonce = [0; 32];
-        OsRng.fill_bytes(&mut nonce);
-        SignedRequest::sign(
-            Request {
-                action,
-                region: Region::Country("DE".parse().unwrap()),
-                reasons: "Court order 456".into(),
-                evidence: vec![],
-                requester: who.parse().unwrap(),
-                filed_at: now(),
-                notice_delay_secs: 0,
-                nonce,
-            },
-            &staff.keys[who],
-        )
-    };
     let id = staff
         .file(
             &server,
-            &order(
+            &staff.request(
+                "alice",
                 Action::SuspendAccount {
                     account: account.clone(),
                 },
-                "alice",
             ),
         )
         .await;
@@ -627,7 +607,7 @@ async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstateme
     let id = staff
         .file(
             &server,
-            &order(Action::ReinstateAccount { account }, "carol"),
+            &staff.request("carol", Action::ReinstateAccount { account }),
         )
         .await;
     assert_eq!(staff.approve(&server, "alice", &id).await.status(), 200);
@@ -651,18 +631,7 @@ async fn a_quorum_suspends_an_account_its_tokens_and_logins_stop_and_reinstateme
 async fn an_execution_cut_off_before_its_effect_and_notice_is_finished_on_restart() {
     let (staff, config) = Staff::new();
     let server = start_with_oversight(config.clone()).await;
-    let token = server.account("suspect").await;
-    let me: serde_json::Value = server
-        .http
-        .get(server.url("/api/v1/accounts/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let account: proto::ids::AccountId = me["id"].as_str().unwrap().parse().unwrap();
+    let (token, account) = server.account_with_id("suspect").await;
     let dir = server.stop_keeping_data().await;
 
     // What the server has written when it stops right after the execution entry: the
@@ -678,21 +647,7 @@ async fn an_execution_cut_off_before_its_effect_and_notice_is_finished_on_restar
     .unwrap();
     let (mut core, _genesis_already_logged) =
         oversight::Oversight::genesis(config.genesis().unwrap());
-    let mut nonce = [0; 32];
-    OsRng.fill_bytes(&mut nonce);
-    let signed = SignedRequest::sign(
-        Request {
-            action: Action::SuspendAccount { account },
-            region: Region::Country("DE".parse().unwrap()),
-            reasons: "Court order 789".into(),
-            evidence: vec![],
-            requester: "alice".parse().unwrap(),
-            filed_at: now(),
-            notice_delay_secs: 0,
-            nonce,
-        },
-        &staff.keys["alice"],
-    );
+    let signed = staff.request("alice", Action::SuspendAccount { account });
     let region = oversight::SubjectRecord::Region(signed.request().region);
     let filed = core.file(signed, Vec::new(), region, now());
     let hash = filed.outcome.unwrap();

@@ -106,6 +106,13 @@ impl TestServer {
         self.api.login(username, PASSWORD).await.unwrap().token
     }
 
+    /// Registers and logs in; returns the token and the account id.
+    pub async fn account_with_id(&self, username: &str) -> (String, proto::ids::AccountId) {
+        let account = self.api.register(username, PASSWORD).await.unwrap();
+        let token = self.api.login(username, PASSWORD).await.unwrap().token;
+        (token, account.id)
+    }
+
     pub async fn meeting(&self, token: &str, settings: NewMeeting) -> MeetingId {
         self.api.create_meeting(token, &settings).await.unwrap().id
     }
