@@ -261,27 +261,14 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
-        AdminCommand::List(args) => {
-            let (staff, key) = signer(&args)?;
-            let body = call(
-                &args,
-                &staff,
-                &key,
-                "GET",
-                "/api/v1/staff/requests",
-                Vec::new(),
-            )
-            .await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
-        }
+        AdminCommand::List(args) => show(&args, "/api/v1/staff/requests").await,
         AdminCommand::Disclosure(args) => {
-            let (staff, key) = signer(&args.staff)?;
             let id = request_id(&args.request_id)?;
-            let path = format!("/api/v1/staff/requests/{id}/disclosure");
-            let body = call(&args.staff, &staff, &key, "GET", &path, Vec::new()).await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
+            show(
+                &args.staff,
+                &format!("/api/v1/staff/requests/{id}/disclosure"),
+            )
+            .await
         }
         AdminCommand::AppealDecide(args) => {
             let (staff, key) = signer(&args.staff)?;
@@ -308,20 +295,7 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&body)?);
             Ok(())
         }
-        AdminCommand::Reports(args) => {
-            let (staff, key) = signer(&args)?;
-            let body = call(
-                &args,
-                &staff,
-                &key,
-                "GET",
-                "/api/v1/staff/reports",
-                Vec::new(),
-            )
-            .await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
-        }
+        AdminCommand::Reports(args) => show(&args, "/api/v1/staff/reports").await,
         AdminCommand::ResolveReport(args) => {
             let (staff, key) = signer(&args.staff)?;
             let founded = match args.verdict.as_str() {
@@ -336,12 +310,8 @@ async fn run(command: AdminCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AdminCommand::Show(args) => {
-            let (staff, key) = signer(&args.staff)?;
             let id = request_id(&args.request_id)?;
-            let path = format!("/api/v1/staff/requests/{id}");
-            let body = call(&args.staff, &staff, &key, "GET", &path, Vec::new()).await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            Ok(())
+            show(&args.staff, &format!("/api/v1/staff/requests/{id}")).await
         }
     }
 }
@@ -466,6 +436,14 @@ async fn call(
         bail!("the server refused ({status}): {text}");
     }
     serde_json::from_str(&text).with_context(|| format!("the server's answer is not JSON: {text}"))
+}
+
+/// A signed GET (its body is empty), its JSON answer printed.
+async fn show(args: &StaffArgs, path: &str) -> anyhow::Result<()> {
+    let (staff, key) = signer(args)?;
+    let body = call(args, &staff, &key, "GET", path, Vec::new()).await?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
 }
 
 fn signer(args: &StaffArgs) -> anyhow::Result<(StaffId, SigningKey)> {

@@ -590,6 +590,12 @@ impl Router {
                             Forwarding::Video(_) => MediaKind::Video,
                         };
                         sub.pt = negotiated_pt(&p.rtc, sub.mid, kind);
+                        // The publisher paced these packets; pacing them again only adds
+                        // delay. str0m's bandwidth estimate (TWCC) still sees every packet,
+                        // and layer selection keeps each subscriber's rate under it.
+                        if let Some(stream) = p.rtc.direct_api().stream_tx_by_mid(sub.mid, None) {
+                            stream.set_unpaced(true);
+                        }
                     }
                 }
                 Ok(())
@@ -1334,10 +1340,6 @@ impl Router {
             let Some(stream) = api.stream_tx_by_mid(mid, None) else {
                 continue;
             };
-            // The publisher paced these packets; pacing them again only adds delay. str0m's
-            // bandwidth estimate (TWCC) still sees every packet, and layer selection keeps
-            // each subscriber's rate under it.
-            stream.set_unpaced(true);
             stream.write_rtp(
                 RtpWrite::new(
                     pt,
@@ -1627,9 +1629,9 @@ fn layer_options(track: &Published, max_height: u32, now: Instant) -> Vec<(Layer
 /// `handle_timeout` for each packet cost a trip through the shell per packet
 /// and, under load, queued packets for seconds; so timeouts that fall within
 /// [`CATCH_UP_SLACK`] of `now` are fed back here at once (at most
-/// [`MAX_CATCH_UP`] per drain). Forwarded media is unpaced (see
-/// `Router::forward`), so this releases what is queued without waiting on a
-/// pacing budget.
+/// [`MAX_CATCH_UP`] per drain). Forwarded media is unpaced (set when a
+/// subscription is negotiated, in `Router::handle_answer`), so this releases
+/// what is queued without waiting on a pacing budget.
 fn drain_rtc(slot: Slot, p: &mut Participant, io: &mut RouterIo, now: Instant) {
     let mut caught_up = 0;
     loop {
