@@ -834,19 +834,29 @@ async fn a_removed_participant_cannot_decrypt_the_next_epoch() {
 
     // The same frames decrypt for a member of the new epoch: what the removed one lacks
     // is the key, not well-formed frames.
-    let control = host.decrypt_frames(captured.clone()).await.unwrap();
-    assert!(control.iter().all(Result::is_ok), "{control:?}");
-
-    let results = removed.decrypt_frames(captured).await.unwrap();
-    assert!(
-        results.iter().all(Result::is_err),
-        "the removed participant decrypted {} of {} frames",
-        results.iter().filter(|r| r.is_ok()).count(),
-        results.len()
-    );
+    member_decrypts_and_outsider_cannot(&host, &removed, captured, "the removed participant").await;
     for p in [host, witness, removed] {
         p.leave().await.unwrap();
     }
+}
+
+/// Every captured frame decrypts for `member` (they are well-formed) and none for
+/// `outsider` (it lacks the key).
+async fn member_decrypts_and_outsider_cannot(
+    member: &Participant,
+    outsider: &Participant,
+    captured: Vec<Vec<u8>>,
+    who: &str,
+) {
+    let control = member.decrypt_frames(captured.clone()).await.unwrap();
+    assert!(control.iter().all(Result::is_ok), "{control:?}");
+    let results = outsider.decrypt_frames(captured).await.unwrap();
+    assert!(
+        results.iter().all(Result::is_err),
+        "{who} decrypted {} of {} frames",
+        results.iter().filter(|r| r.is_ok()).count(),
+        results.len()
+    );
 }
 
 /// A late joiner cannot decrypt frames sent before its epoch: frames captured at a member
@@ -876,15 +886,7 @@ async fn a_late_joiner_cannot_decrypt_frames_from_before_its_epoch() {
         r.mls_roster.len() == 3
     })
     .await;
-    let control = sender.decrypt_frames(captured.clone()).await.unwrap();
-    assert!(control.iter().all(Result::is_ok), "{control:?}");
-    let results = late.decrypt_frames(captured).await.unwrap();
-    assert!(
-        results.iter().all(Result::is_err),
-        "the late joiner decrypted {} of {} earlier frames",
-        results.iter().filter(|r| r.is_ok()).count(),
-        results.len()
-    );
+    member_decrypts_and_outsider_cannot(&sender, &late, captured, "the late joiner").await;
     for p in [sender, witness, late] {
         p.leave().await.unwrap();
     }
